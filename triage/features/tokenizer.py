@@ -1,0 +1,55 @@
+"""jieba word tokenizer with a financial user dictionary and stopwords.
+
+`tokenize` is a module-level function on purpose: a `TfidfVectorizer(tokenizer=jieba.lcut)` cannot be
+pickled (jieba's tokenizer holds a lock), a reference to this function can.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from functools import cache
+from importlib import resources
+
+import jieba
+
+RESOURCES = resources.files("triage.features") / "resources"
+_lock = threading.Lock()
+
+
+@cache
+def domain_terms() -> tuple[str, ...]:
+    lines = (RESOURCES / "finance_dict.txt").read_text(encoding="utf-8").splitlines()
+    return tuple(line.split()[0] for line in lines if line.strip())
+
+
+@cache
+def stopwords() -> frozenset[str]:
+    return frozenset((RESOURCES / "stopwords.txt").read_text(encoding="utf-8").split())
+
+
+@cache
+def _tokenizer() -> jieba.Tokenizer:
+    # Our own Tokenizer instance, so loading the user dictionary does not change the global jieba.
+    jieba.setLogLevel(logging.WARNING)
+    with _lock:
+        tokenizer = jieba.Tokenizer()
+        tokenizer.initialize()
+        with resources.as_file(RESOURCES / "finance_dict.txt") as path:
+            tokenizer.load_userdict(str(path))
+    return tokenizer
+
+
+def warm_tokenizer() -> None:
+    """Build jieba's prefix dictionary now (it is lazy and takes ~1 s), not on the first request."""
+    _tokenizer()
+
+
+def tokenize(text: str) -> list[str]:
+    """Words of the text, lower-cased, without stopwords, whitespace and punctuation."""
+    stop = stopwords()
+    return [
+        word
+        for word in _tokenizer().lcut(text.lower(), HMM=True)
+        if word.strip() and word not in stop and any(ch.isalnum() for ch in word)
+    ]
