@@ -1,0 +1,212 @@
+"""`triage` command line: train, evaluate, predict, promote, demo."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+import warnings
+from pathlib import Path
+from typing import Annotated
+
+import numpy as np
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from triage.config import get_settings
+from triage.data import DataError, read_table
+from triage.evaluation import classification_report
+from triage.features.prepare import EmptyTextError
+from triage.models import ModelVersionError, TriageModel
+
+app = typer.Typer(help="Triage Chinese financial-consumer complaints.", no_args_is_help=True,
+                  pretty_exceptions_enable=False)
+err = Console(stderr=True)
+
+ModelOption = Annotated[Path | None, typer.Option("--model", help="Model directory (default: TRIAGE_MODEL_DIR).")]
+
+
+def _fail(message: str, code: int = 2) -> None:
+    err.print(f"[red]error:[/red] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+def _progress() -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                    console=err, transient=False)
+
+
+def _load_model(path: Path | None) -> TriageModel:
+    path = path or get_settings().model_dir
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            model = TriageModel.load(path)
+        for warning in caught:
+            err.print(f"[yellow]warning:[/yellow] {warning.message}", highlight=False)
+        return model
+    except (FileNotFoundError, ModelVersionError) as exc:
+        _fail(str(exc))
+        raise  # unreachable; keeps type checkers calm
+
+
+@app.command()
+def train(
+    data: Annotated[Path, typer.Option(help="Training data, CSV or JSONL.")] = Path("datasets/complaints.jsonl"),
+    out: Annotated[Path | None, typer.Option(help="Model directory to write (default: TRIAGE_MODEL_DIR).")] = None,
+    text_column: str = "text",
+    label_column: str = "category",
+    tier_column: Annotated[str, typer.Option(help="Tier labels; the tier head is trained when present.")] = "tier",
+    eval_data: Annotated[Path | None, typer.Option(help="Held-out data to evaluate on and log.")] = None,
+    embedder: Annotated[str | None, typer.Option(help="'use' or 'sentence-transformers:<path>'.")] = None,
+    mlflow: Annotated[bool, typer.Option(help="Log the run and register the model in MLflow.")] = True,
+) -> None:
+    """Train the category (and tier) model, save it, log it to MLflow as the new `challenger`."""
+    settings = get_settings()
+    out = out or settings.model_dir
+    try:
+        frame = read_table(data, [text_column, label_column])
+        eval_frame = read_table(eval_data, [text_column, label_column]) if eval_data else None
+    except DataError as exc:
+        _fail(str(exc))
+    tiers = list(frame[tier_column].astype(str)) if tier_column in frame.columns else None
+    model = TriageModel(embedder=embedder or settings.embedder, target_precision=settings.target_precision)
+    started = time.perf_counter()
+    with _progress() as progress:
+        tasks: dict[str, int] = {}
+
+        def report(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = progress.add_task(stage, total=total)
+            progress.update(tasks[stage], completed=done)
+
+        model.fit(list(frame[text_column].astype(str)), list(frame[label_column].astype(str)), tiers,
+                  progress=report)
+    seconds = time.perf_counter() - started
+    model.save(out)
+    summary = {"model_dir": str(out), "model_version": model.version_, "train_rows": len(frame),
+               "train_seconds": round(seconds, 1), "labels": [str(c) for c in model.classes_],
+               "tier_head": tiers is not None,
+               "cv_macro_f1": round(model.metrics_["category_cv"]["macro_f1"], 4)}
+    evaluation, probabilities = None, None
+    if eval_frame is not None:
+        evaluation, probabilities = _evaluate(model, eval_frame, text_column, label_column)
+        summary["eval_macro_f1"] = round(evaluation["macro_f1"], 4)
+    if mlflow:
+        from triage.training.tracking import log_training_run
+
+        y_plot = eval_frame[label_column].to_numpy() if eval_frame is not None else None
+        logged = log_training_run(
+            model, out,
+            params={"data": str(data), "rows": len(frame), "embedder": model.embedder,
+                    "target_precision": model.target_precision, "cv": model.cv,
+                    "category_params": model.category_params or "default",
+                    "training_data_sha256": model.data_hash_},
+            evaluation=evaluation,
+            evaluation_probabilities=(probabilities, y_plot) if probabilities is not None else
+            (model.cv_probabilities_, np.asarray(frame[label_column].astype(str))),
+        )
+        summary.update({"mlflow_run_id": logged["run_id"], "registered_version": logged["version"],
+                        "alias": "challenger"})
+    print(json.dumps(summary, ensure_ascii=False, indent=2))
+
+
+def _evaluate(model: TriageModel, frame, text_column: str, label_column: str):  # noqa: ANN001, ANN202
+    labels = frame[label_column].astype(str).to_numpy()
+    unknown = sorted(set(labels) - {str(c) for c in model.classes_})
+    if unknown:
+        _fail(f"labels the model never saw: {', '.join(unknown)}; the model knows: "
+              f"{', '.join(map(str, model.classes_))}")
+    prepared = model.prepare(list(frame[text_column].astype(str)))
+    probabilities, _ = model.predict_proba(prepared)
+    report = classification_report(probabilities, labels, model.classes_)
+    confident = [not model._prediction(p, probabilities[i], None).needs_review for i, p in enumerate(prepared)]
+    auto = np.asarray(confident)
+    predicted = model.classes_[probabilities.argmax(axis=1)]
+    report["review_rate"] = float(1 - auto.mean())
+    report["auto_accepted_accuracy"] = float((predicted[auto] == labels[auto]).mean()) if auto.any() else None
+    return report, probabilities
+
+
+@app.command()
+def evaluate(
+    data: Annotated[Path, typer.Option(help="Labelled data, CSV or JSONL.")],
+    model: ModelOption = None,
+    text_column: str = "text",
+    label_column: str = "category",
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Score a model on labelled data: macro-F1, accuracy, ECE, accuracy by coverage, per class."""
+    try:
+        frame = read_table(data, [text_column, label_column])
+    except DataError as exc:
+        _fail(str(exc))
+    loaded = _load_model(model)
+    report, _ = _evaluate(loaded, frame, text_column, label_column)
+    report["model_version"] = loaded.version_
+    if as_json:
+        print(json.dumps(report, ensure_ascii=False))
+        return
+    print(f"macro-F1 {report['macro_f1']:.4f}  accuracy {report['accuracy']:.4f}  ECE {report['ece']:.4f}  "
+          f"n={report['n']}")
+    print("accuracy on the most confident share: " +
+          "  ".join(f"{k}: {v:.3f}" for k, v in report["coverage_accuracy"].items()))
+    for label, row in report["per_class"].items():
+        print(f"  {label:<8} P {row['precision']:.3f}  R {row['recall']:.3f}  F1 {row['f1']:.3f}  n={row['support']}")
+
+
+@app.command()
+def predict(
+    text: Annotated[str, typer.Argument(help="The complaint text.")],
+    model: ModelOption = None,
+) -> None:
+    """Triage one complaint and print the decision as JSON."""
+    loaded = _load_model(model)
+    try:
+        prediction = loaded.predict([text])[0]
+    except EmptyTextError:
+        _fail("complaint text is empty or whitespace only")
+    print(prediction.model_dump_json(indent=2))
+
+
+@app.command()
+def promote(
+    version: Annotated[str, typer.Argument(help="Registered model version to promote.")],
+    alias: str = "champion",
+) -> None:
+    """Point the `champion` alias (or --alias) of `complaint-triage` at VERSION."""
+    from mlflow.exceptions import MlflowException
+
+    from triage.training.tracking import REGISTERED_MODEL, promote as move_alias
+
+    try:
+        move_alias(version, alias)
+    except MlflowException as exc:
+        _fail(f"cannot promote {REGISTERED_MODEL} version {version}: {exc.message}")
+    print(f"models:/{REGISTERED_MODEL}@{alias} -> version {version}")
+
+
+@app.command()
+def demo(model: ModelOption = None, count: int = 6) -> None:
+    """Triage a few complaints of the bundled corpus and print the decisions (the main job until the
+    API exists)."""
+    settings = get_settings()
+    loaded = _load_model(model)
+    frame = read_table(settings.corpus, ["text"])
+    rows = frame.sample(n=min(count, len(frame)), random_state=7)
+    for prediction, (_, row) in zip(loaded.predict(list(rows["text"])), rows.iterrows(), strict=True):
+        decision = prediction.model_dump(exclude={"masked_text"})
+        print(json.dumps({"complaint_id": row.get("complaint_id"), "text": prediction.masked_text[:80],
+                          **decision}, ensure_ascii=False))
+
+
+def main() -> None:  # pragma: no cover
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

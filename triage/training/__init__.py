@@ -1,0 +1,1 @@
+"""Training runs: fit, evaluate, plot, and log to MLflow (tracking + registry)."""
