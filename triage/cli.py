@@ -188,6 +188,27 @@ def promote(
 
 
 @app.command()
+def init(model: ModelOption = None) -> None:
+    """Train the default model on the bundled corpus when none exists, and make the first registered
+    version `champion` when no champion exists yet (what `make run` does before serving)."""
+    from triage.training.tracking import alias_version, promote as move_alias
+
+    settings = get_settings()
+    path = model or settings.model_dir
+    if (path / "meta.json").exists():
+        err.print(f"model found at {path}")
+    else:
+        err.print(f"no model at {path}: training the default model on {settings.corpus}")
+        train(data=settings.corpus, out=path, text_column="text", label_column="category", tier_column="tier",
+              eval_data=None, embedder=None, mlflow=True)
+    if alias_version("champion") is None:
+        version = alias_version("challenger")
+        if version is not None:
+            move_alias(version, "champion")
+            err.print(f"no champion yet: version {version} is now models:/complaint-triage@champion")
+
+
+@app.command()
 def demo(model: ModelOption = None, count: int = 6) -> None:
     """Triage a few complaints of the bundled corpus and print the decisions (the main job until the
     API exists)."""

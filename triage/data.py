@@ -1,7 +1,8 @@
-"""Read complaint tables (CSV or JSON Lines) with errors that say exactly what is wrong."""
+"""Read complaint tables (CSV or JSON Lines) with errors that say exactly what is wrong and where."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -11,30 +12,49 @@ class DataError(ValueError):
     """A data file cannot be used as asked."""
 
 
+def _read_jsonl(path: Path) -> tuple[pd.DataFrame, list[int]]:
+    """Rows and the file line each came from (blank lines skipped, so counting rows would lie)."""
+    records, lines = [], []
+    with path.open(encoding="utf-8") as handle:
+        for number, line in enumerate(handle, 1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise DataError(f"{path}:{number}: not valid JSON: {exc.msg}") from None
+            if not isinstance(record, dict):
+                raise DataError(f"{path}:{number}: expected a JSON object, got {type(record).__name__}")
+            records.append(record)
+            lines.append(number)
+    return pd.DataFrame.from_records(records), lines
+
+
 def read_table(path: str | Path, required: list[str]) -> pd.DataFrame:
+    """Load a CSV or JSONL file and check that the `required` columns exist and are never blank."""
     path = Path(path)
     if not path.exists():
         raise DataError(f"{path}: no such file")
     suffix = path.suffix.lower()
-    try:
-        if suffix == ".csv":
+    if suffix == ".csv":
+        try:
             frame = pd.read_csv(path, dtype=str, keep_default_na=False)
-        elif suffix in {".jsonl", ".ndjson", ".json"}:
-            frame = pd.read_json(path, lines=suffix != ".json", dtype=False)
-        else:
-            raise DataError(f"{path}: unknown format {suffix!r}; use .csv or .jsonl")
-    except ValueError as exc:
-        if isinstance(exc, DataError):
-            raise
-        raise DataError(f"{path}: cannot parse as {suffix[1:]}: {exc}") from exc
+        except (ValueError, pd.errors.ParserError) as exc:
+            raise DataError(f"{path}: cannot parse as CSV: {exc}") from exc
+        # CSV cells may hold line breaks, so a file line number would mislead: name the data row.
+        where = [f"data row {i + 1}" for i in range(len(frame))]
+    elif suffix in {".jsonl", ".ndjson"}:
+        frame, lines = _read_jsonl(path)
+        where = [f"line {n}" for n in lines]
+    else:
+        raise DataError(f"{path}: unknown format {suffix!r}; use .csv or .jsonl")
     missing = [c for c in required if c not in frame.columns]
     if missing:
         raise DataError(f"{path}: missing column(s) {', '.join(missing)}; "
-                        f"columns found: {', '.join(map(str, frame.columns))}")
+                        f"columns found: {', '.join(map(str, frame.columns)) or 'none'}")
     for column in required:
         blank = frame[column].isna() | (frame[column].astype(str).str.strip() == "")
         if blank.any():
-            rows = ", ".join(str(i + 2 if suffix == ".csv" else i + 1) for i in frame.index[blank][:5])
-            raise DataError(f"{path}: column {column!r} is empty in {int(blank.sum())} row(s), "
-                            f"first at line(s) {rows}")
+            first = ", ".join(where[i] for i in list(blank.to_numpy().nonzero()[0][:5]))
+            raise DataError(f"{path}: column {column!r} is empty in {int(blank.sum())} row(s): {first}")
     return frame

@@ -63,7 +63,7 @@ class UseEmbedder:
 
 class SentenceTransformerEmbedder:
     """Any sentence-transformers model given by a local directory (or a name already in the local
-    cache). Loading never reaches the network: HF_HUB_OFFLINE is set before the import."""
+    cache). Loading never reaches the network."""
 
     def __init__(self, model: str, max_chars: int = MAX_TEXT_CHARS, device: str = "cpu"):
         self.model = model
@@ -80,7 +80,9 @@ class SentenceTransformerEmbedder:
             raise RuntimeError(
                 "the sentence-transformers backend needs the optional extra: pip install -e '.[st]'"
             ) from exc
-        return SentenceTransformer(self.model, device=self.device)
+        # local_files_only: never reach a hub, even when huggingface_hub was imported before
+        # HF_HUB_OFFLINE could be set.
+        return SentenceTransformer(self.model, device=self.device, local_files_only=True)
 
     @property
     def dim(self) -> int:

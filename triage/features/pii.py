@@ -15,9 +15,10 @@ BANK_CARD_MASK = "[银行卡号]"
 EMAIL_MASK = "[邮箱]"
 
 _EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
-# Digit runs not glued to other digits; spaces or dashes inside card numbers are common ("6222 0212 ...").
+# Digit runs not glued to other digits. Card numbers are written whole or in groups of four
+# ("6222 0212 3456 7890 123"); allowing a separator anywhere would swallow "13812345678 20250930".
 _ID_CARD = re.compile(r"(?<![0-9])[1-9][0-9]{16}[0-9Xx](?![0-9A-Za-z])")
-_CARD = re.compile(r"(?<![0-9])[0-9](?:[ -]?[0-9]){15,18}(?![0-9])")
+_CARD = re.compile(r"(?<![0-9])(?:[0-9]{16,19}|[0-9]{4}(?:[ -][0-9]{4}){3}(?:[ -]?[0-9]{1,3})?)(?![0-9])")
 _PHONE = re.compile(r"(?<![0-9])(?:\+?86[ -]?)?1[3-9][0-9](?:[ -]?[0-9]){8}(?![0-9])")
 
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)

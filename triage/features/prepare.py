@@ -27,6 +27,16 @@ class PreparedText:
     pii_found: Counter[str] = field(default_factory=Counter)
 
 
+def _cut(text: str, max_chars: int) -> str:
+    """Cut to max_chars without leaving half a placeholder or the head of a digit run behind."""
+    cut = text[:max_chars]
+    if "[" in cut[-8:] and "]" not in cut[cut.rfind("["):]:
+        cut = cut[: cut.rfind("[")]
+    if max_chars < len(text) and text[max_chars].isdigit():
+        cut = cut.rstrip("0123456789 -")
+    return cut
+
+
 def detect_language(text: str) -> str:
     """"zh" when Chinese characters make up a fair share of the letters, else "other".
 
@@ -46,7 +56,11 @@ def prepare_text(raw: str, max_chars: int = MAX_TEXT_CHARS) -> PreparedText:
     normalized = normalize_text(str(raw))
     original_chars = len(normalized)
     truncated = original_chars > max_chars
-    masked, found = mask_pii(normalized[:max_chars])
+    # Mask the whole text first: cutting first could leave 17 digits of an ID card (the 18th is only
+    # a check digit) that no longer validate and so escape the mask.
+    masked, found = mask_pii(normalized)
+    if truncated:
+        masked = _cut(masked, max_chars)
     return PreparedText(
         text=masked,
         language=detect_language(masked),
