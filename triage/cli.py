@@ -6,6 +6,7 @@ import json
 import sys
 import time
 import warnings
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -14,17 +15,23 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from pydantic import ValidationError
+
 from triage.config import get_settings
 from triage.data import DataError, read_table
 from triage.evaluation import classification_report
 from triage.features.prepare import EmptyTextError
 from triage.models import ModelVersionError, TriageModel
+from triage.policy import Policy, PolicyError, load_policy
+from triage.schemas import ComplaintIn
+from triage.service import TriageService
 
 app = typer.Typer(help="Triage Chinese financial-consumer complaints.", no_args_is_help=True,
                   pretty_exceptions_enable=False)
 err = Console(stderr=True)
 
 ModelOption = Annotated[Path | None, typer.Option("--model", help="Model directory (default: TRIAGE_MODEL_DIR).")]
+PolicyOption = Annotated[Path | None, typer.Option("--policy", help="Policy file (default: TRIAGE_POLICY or the bundled one).")]
 
 
 def _fail(message: str, code: int = 2) -> None:
@@ -129,6 +136,20 @@ def _evaluate(model: TriageModel, frame, text_column: str, label_column: str):  
     return report, probabilities
 
 
+def _load_policy(path: Path | None) -> Policy:
+    try:
+        return load_policy(path or get_settings().policy)
+    except PolicyError as exc:
+        _fail(str(exc))
+        raise  # unreachable
+
+
+def _input_error(exc: Exception) -> str:
+    if isinstance(exc, ValidationError):
+        return "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+    return str(exc)
+
+
 @app.command()
 def evaluate(
     data: Annotated[Path, typer.Option(help="Labelled data, CSV or JSONL.")],
@@ -160,14 +181,20 @@ def evaluate(
 def predict(
     text: Annotated[str, typer.Argument(help="The complaint text.")],
     model: ModelOption = None,
+    policy: PolicyOption = None,
+    channel: Annotated[str | None, typer.Option(help="hotline, app, web, wechat, branch, letter")] = None,
+    product: Annotated[str | None, typer.Option(help="信用卡, 消费贷, 房贷, 车贷, 储蓄, 理财, 网贷助贷, 催收")] = None,
+    received_at: Annotated[datetime | None, typer.Option(help="ISO 8601; default now")] = None,
+    amount: Annotated[float | None, typer.Option(help="Amount in dispute, 元")] = None,
 ) -> None:
-    """Triage one complaint and print the decision as JSON."""
-    loaded = _load_model(model)
+    """Triage one complaint and print the whole decision as JSON."""
+    service = TriageService(_load_model(model), _load_policy(policy))
     try:
-        prediction = loaded.predict([text])[0]
-    except EmptyTextError:
-        _fail("complaint text is empty or whitespace only")
-    print(prediction.model_dump_json(indent=2))
+        complaint = ComplaintIn(text=text, channel=channel, product=product, received_at=received_at, amount=amount)
+        decision = service.triage_one(complaint)
+    except (EmptyTextError, ValidationError) as exc:
+        _fail(_input_error(exc))
+    print(decision.model_dump_json(indent=2))
 
 
 @app.command()
@@ -216,10 +243,23 @@ def demo(model: ModelOption = None, count: int = 6) -> None:
     loaded = _load_model(model)
     frame = read_table(settings.corpus, ["text"])
     rows = frame.sample(n=min(count, len(frame)), random_state=7)
-    for prediction, (_, row) in zip(loaded.predict(list(rows["text"])), rows.iterrows(), strict=True):
-        decision = prediction.model_dump(exclude={"masked_text"})
-        print(json.dumps({"complaint_id": row.get("complaint_id"), "text": prediction.masked_text[:80],
-                          **decision}, ensure_ascii=False))
+    service = TriageService(loaded, _load_policy(None))
+    complaints = [ComplaintIn(**{k: row[k] for k in ("text", "complaint_id", "customer_id", "channel", "product",
+                                                     "received_at") if k in row and row[k] is not None})
+                  for _, row in rows.iterrows()]
+    for decision in service.triage(complaints):
+        print(json.dumps({
+            "complaint_id": decision.complaint_id, "text": decision.masked_text[:60],
+            "category": decision.category, "confidence": round(decision.category_confidence, 2),
+            "tier": decision.tier.label, "reasons": [r.rule for r in decision.tier.reasons],
+            "department": decision.department, "co_departments": decision.co_departments,
+            "respond_by": decision.clocks.respond_by.isoformat(), "needs_review": decision.needs_review,
+        }, ensure_ascii=False))
+
+
+from triage.policy.cli import policy_app  # noqa: E402 - the policy sub-commands live with the policy
+
+app.add_typer(policy_app, name="policy")
 
 
 def main() -> None:  # pragma: no cover

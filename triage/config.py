@@ -13,6 +13,7 @@ class Settings(BaseSettings):
     model_dir: Path = Path("models/default")
     embedder: str = "use"  # or "sentence-transformers:<local model path>"
     corpus: Path = Path("datasets/complaints.jsonl")
+    policy: Path | None = None  # None: the bundled default policy
     target_precision: float = 0.9
 
 

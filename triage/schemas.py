@@ -42,3 +42,90 @@ class Prediction(BaseModel):
     truncated: bool
     masked_text: str
     model_version: str
+
+
+class SimilarityFlags(BaseModel):
+    """What the repeat/group layer says about a complaint (supplied by the similarity layer)."""
+
+    repeat_count: int = Field(default=1, ge=1, description="This is the Nth complaint on this matter.")
+    group_alert: Literal["emerging", "major"] | None = None
+    group_customers: int = Field(default=0, ge=0)
+
+
+class Reason(BaseModel):
+    rule: str
+    description: str
+    evidence: list[str] = []
+
+
+class SignalOut(BaseModel):
+    kind: str
+    evidence: str
+    start: int
+    end: int
+    value: float | None = None
+
+
+class TierDecision(BaseModel):
+    label: Literal["red", "yellow", "green"]
+    name: str
+    model_label: str | None
+    model_confidence: float | None
+    reasons: list[Reason]
+
+
+class Escalation(BaseModel):
+    target: str
+    reason: str
+
+
+class Clocks(BaseModel):
+    register_by: datetime
+    acknowledge_by: datetime
+    respond_by: datetime
+    investigate_by: datetime
+    investigate_extended_by: datetime
+    decide_by: datetime
+
+
+class CodeOut(BaseModel):
+    code: str
+    name: str
+
+
+class RegulatoryCodes(BaseModel):
+    channel: CodeOut
+    business: CodeOut
+    cause: CodeOut
+
+
+class Decision(BaseModel):
+    """The routing decision for one complaint."""
+
+    complaint_id: str | None
+    customer_id: str | None
+    received_at: datetime
+    channel: str | None
+    product: str | None
+    category: str
+    category_confidence: float
+    top_categories: list[LabelProbability]
+    tier: TierDecision
+    department: str
+    co_departments: list[str]
+    escalations: list[Escalation]
+    amount: float | None
+    approval_level: str | None
+    clocks: Clocks
+    codes: RegulatoryCodes
+    signals: list[SignalOut]
+    repeat_count: int
+    group_alert: str | None
+    needs_review: bool
+    review_reasons: list[str]
+    warnings: list[str]
+    language: str
+    truncated: bool
+    masked_text: str
+    model_version: str
+    policy_version: str

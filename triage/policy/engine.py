@@ -1,0 +1,200 @@
+"""Apply a policy to a model prediction: tier with reasons, routing, escalations, clocks, codes, review."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from triage.policy.calendar import WorkCalendar
+from triage.policy.schema import TIER_ORDER, Policy, TierRule
+from triage.policy.signals import Signal, largest_amount, read_signals
+from triage.schemas import (
+    Clocks,
+    CodeOut,
+    ComplaintIn,
+    Decision,
+    Escalation,
+    Prediction,
+    Reason,
+    RegulatoryCodes,
+    SignalOut,
+    SimilarityFlags,
+    TierDecision,
+)
+
+
+def _higher(a: str, b: str) -> str:
+    return a if TIER_ORDER[a] >= TIER_ORDER[b] else b
+
+
+class PolicyEngine:
+    def __init__(self, policy: Policy):
+        self.policy = policy
+
+    # ---- clocks ----------------------------------------------------------------------------------
+    def clocks(self, received_at: datetime, tier: str, category: str | None = None,
+               calendar: WorkCalendar | None = None) -> Clocks:
+        policy = self.policy
+        calendar = calendar or WorkCalendar(policy.zone, policy.working_hours.start, policy.working_hours.end)
+        received = received_at.astimezone(policy.zone)
+        tier_policy = policy.tiers[tier]  # type: ignore[index]
+        category_policy = policy.categories.get(category or "")
+        complex_case = bool(category_policy and category_policy.complex)
+        investigate = tier_policy.investigate_working_days
+        return Clocks(
+            register_by=calendar.add_working_hours(received, policy.clocks.register_working_hours),
+            acknowledge_by=received + timedelta(hours=policy.clocks.acknowledge_hours),
+            respond_by=calendar.end_of_working_days(received, tier_policy.respond_working_days),
+            investigate_by=calendar.end_of_working_days(received, investigate),
+            investigate_extended_by=calendar.end_of_working_days(
+                received, investigate + tier_policy.investigate_extension_working_days),
+            decide_by=calendar.end_of_calendar_days(
+                received, policy.clocks.decide_days_complex if complex_case else policy.clocks.decide_days),
+        )
+
+    # ---- rules -------------------------------------------------------------------------------------
+    @staticmethod
+    def _fires(rule: TierRule, category: str, kinds: set[str], amount: float | None,
+               flags: SimilarityFlags) -> bool:
+        when = rule.when
+        if when.signals_any and not kinds.intersection(when.signals_any):
+            return False
+        if when.signals_all and not set(when.signals_all) <= kinds:
+            return False
+        if when.categories and category not in when.categories:
+            return False
+        if when.amount_at_least is not None and (amount is None or amount < when.amount_at_least):
+            return False
+        if when.repeat_count_at_least is not None and flags.repeat_count < when.repeat_count_at_least:
+            return False
+        return not (when.group_alert is not None and (flags.group_alert is not None) != when.group_alert)
+
+    @staticmethod
+    def _evidence(rule: TierRule, signals: list[Signal], amount: float | None, flags: SimilarityFlags) -> list[str]:
+        wanted = set(rule.when.signals_any) | set(rule.when.signals_all)
+        evidence = [s.evidence for s in signals if s.kind in wanted]
+        if rule.when.amount_at_least is not None and amount is not None:
+            evidence.append(f"金额 {amount:,.0f} 元")
+        if rule.when.repeat_count_at_least is not None:
+            evidence.append(f"第 {flags.repeat_count} 次投诉")
+        if rule.when.group_alert:
+            evidence.append(f"群体预警 {flags.group_alert}（{flags.group_customers} 位客户）")
+        return evidence
+
+    # ---- the decision ------------------------------------------------------------------------------
+    def decide(self, complaint: ComplaintIn, prediction: Prediction,
+               flags: SimilarityFlags | None = None, received_at: datetime | None = None) -> Decision:
+        policy = self.policy
+        flags = flags or SimilarityFlags()
+        received = received_at or complaint.received_at or datetime.now(policy.zone)
+        if received.tzinfo is None:  # a naive time is local time at the bank
+            received = received.replace(tzinfo=policy.zone)
+        signals = read_signals(prediction.masked_text)
+        kinds = {s.kind for s in signals}
+        amount = complaint.amount if complaint.amount is not None else largest_amount(signals)
+        category = prediction.category
+        review = list(prediction.review_reasons)
+
+        # Tier: the model's tier, raised (never lowered) by every rule that fires.
+        model_tier = prediction.tier
+        tier = model_tier if model_tier in TIER_ORDER else "green"
+        reasons = []
+        if model_tier in TIER_ORDER:
+            reasons.append(Reason(rule="MODEL", description=f"分级模型判断为 {policy.tiers[model_tier].name}",  # type: ignore[index]
+                                  evidence=[f"p={prediction.tier_confidence:.2f}"]))
+        else:
+            reasons.append(Reason(rule="NO-TIER-MODEL", description="模型无分级输出，从一般级起按规则判断"))
+        co_departments: list[str] = []
+        forced_red = False
+        for rule in policy.rules:
+            if not self._fires(rule, category, kinds, amount, flags):
+                continue
+            reasons.append(Reason(rule=rule.id, description=rule.description,
+                                  evidence=self._evidence(rule, signals, amount, flags)))
+            tier = _higher(tier, rule.floor)
+            forced_red |= rule.floor == "red"
+            co_departments += rule.co_departments
+            if rule.review:
+                review.append(f"rule {rule.id}: {rule.description}")
+        if (tier == "red" and not forced_red and prediction.tier_confidence is not None
+                and prediction.tier_confidence < policy.review.red_min_tier_confidence):
+            review.append(f"tier: red from a weak model score ({prediction.tier_confidence:.2f} < "
+                          f"{policy.review.red_min_tier_confidence:.2f})")
+
+        # Routing.
+        category_policy = policy.categories.get(category)
+        if category_policy is None:
+            department = policy.fallback_department
+            review.append(f"category: {category!r} is not in policy {policy.version}; routed to the fallback")
+        else:
+            department = category_policy.department
+            co_departments = category_policy.co_departments + co_departments
+        for kind, allowed in policy.review.signal_categories.items():
+            if kind in kinds and category not in allowed:
+                evidence = next(s.evidence for s in signals if s.kind == kind)
+                review.append(f"signal: {kind} ('{evidence}') does not fit category {category}")
+
+        escalations = self._escalations(tier, category, flags)
+        approval = None
+        if amount is not None:
+            approval = next(level.level for level in policy.approval if level.covers(amount))
+
+        calendar = WorkCalendar(policy.zone, policy.working_hours.start, policy.working_hours.end)
+        clocks = self.clocks(received, tier, category, calendar)
+        channel_code = policy.channels.get(complaint.channel or "", policy.fallback_channel)
+        product_code = policy.products.get(complaint.product or "", policy.fallback_product)
+        cause_code = category_policy.cause if category_policy else policy.fallback_cause
+
+        return Decision(
+            complaint_id=complaint.complaint_id,
+            customer_id=complaint.customer_id,
+            received_at=received,
+            channel=complaint.channel,
+            product=complaint.product,
+            category=category,
+            category_confidence=prediction.confidence,
+            top_categories=prediction.top_categories,
+            tier=TierDecision(label=tier, name=policy.tiers[tier].name, model_label=model_tier,  # type: ignore[index,arg-type]
+                              model_confidence=prediction.tier_confidence, reasons=reasons),
+            department=department,
+            co_departments=[d for i, d in enumerate(co_departments) if d != department and d not in co_departments[:i]],
+            escalations=escalations,
+            amount=amount,
+            approval_level=approval,
+            clocks=clocks,
+            codes=RegulatoryCodes(channel=CodeOut(**channel_code.model_dump()),
+                                  business=CodeOut(**product_code.model_dump()),
+                                  cause=CodeOut(**cause_code.model_dump())),
+            signals=[SignalOut(kind=s.kind, evidence=s.evidence, start=s.start, end=s.end, value=s.value)
+                     for s in signals],
+            repeat_count=flags.repeat_count,
+            group_alert=flags.group_alert,
+            needs_review=bool(review),
+            review_reasons=review,
+            warnings=calendar.warnings(),
+            language=prediction.language,
+            truncated=prediction.truncated,
+            masked_text=prediction.masked_text,
+            model_version=prediction.model_version,
+            policy_version=policy.version,
+        )
+
+    def _escalations(self, tier: str, category: str, flags: SimilarityFlags) -> list[Escalation]:
+        rules = self.policy.escalation
+        category_policy = self.policy.categories.get(category)
+        out = []
+        if flags.repeat_count >= rules.repeat_supervisor_at:
+            why = f"同一事项第 {flags.repeat_count} 次投诉"
+            out.append(Escalation(target=rules.supervisor, reason=why))
+            out.append(Escalation(target=rules.named_follow_up, reason=why))
+            if category_policy and category_policy.contract_dispute:
+                out.append(Escalation(target=rules.legal_adviser, reason=f"{why}，涉及合同纠纷"))
+        if flags.group_alert is not None:
+            why = f"群体性投诉预警（{flags.group_customers} 位客户）"
+            out += [Escalation(target=f"专项工作组：{member}", reason=why) for member in rules.group_task_force]
+            out.append(Escalation(target=rules.group_spokesperson, reason=why))
+            if flags.group_alert == "major" or flags.group_customers >= rules.major_group_customers:
+                out.append(Escalation(target=rules.major_group_target,
+                                      reason=f"重大消费投诉：{flags.group_customers} 位客户"))
+        if tier == "red":
+            out.append(Escalation(target=rules.emergency_team, reason="紧急（红色）投诉"))
+        return out

@@ -1,0 +1,238 @@
+"""The policy file (TOML) as pydantic models. Errors name the key and the problem.
+
+Everything the rules decide — departments, tiers and their clocks, escalations, approval levels,
+review thresholds, JR/T 0169 codes — lives in the file, so compliance can change it without a
+release, validate it (`triage policy check`) and see its effect (`triage policy diff`).
+"""
+
+from __future__ import annotations
+
+import tomllib
+from datetime import time
+from importlib import resources
+from pathlib import Path
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+Tier = Literal["red", "yellow", "green"]
+TIER_ORDER: dict[str, int] = {"green": 0, "yellow": 1, "red": 2}
+SIGNAL_KINDS = ("amount", "fund_loss", "data_leak", "external_escalation", "distress",
+                "collection_misconduct", "many_affected")
+DEFAULT_POLICY = resources.files("triage.policy") / "default.toml"
+
+
+class PolicyError(ValueError):
+    """The policy file is not valid; the message lists every problem with its key."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Code(_Strict):
+    code: str
+    name: str
+
+
+class CategoryPolicy(_Strict):
+    department: str
+    co_departments: list[str] = []
+    cause: Code  # JR/T 0169 axis C
+    complex: bool = False  # decide within `clocks.decide_days_complex` instead of `decide_days`
+    contract_dispute: bool = False  # a 3rd complaint also brings in the legal adviser
+
+
+class TierPolicy(_Strict):
+    name: str
+    respond_working_days: int = Field(ge=0, description="0: by the end of the working day the clock starts")
+    investigate_working_days: int = Field(ge=0)
+    investigate_extension_working_days: int = Field(ge=0, default=0)
+
+
+class WorkingHours(_Strict):
+    start: time = time(9, 0)
+    end: time = time(17, 0)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> WorkingHours:
+        if self.end <= self.start:
+            raise ValueError(f"end {self.end} must be after start {self.start}")
+        return self
+
+
+class Clocks(_Strict):
+    register_working_hours: float = Field(gt=0, default=1)
+    acknowledge_hours: float = Field(gt=0, default=24)
+    decide_days: int = Field(gt=0, default=15)
+    decide_days_complex: int = Field(gt=0, default=30)
+
+
+class ApprovalLevel(_Strict):
+    """Applies to amounts `< below` or `<= up_to`; with neither, to every larger amount."""
+
+    below: float | None = Field(default=None, gt=0)
+    up_to: float | None = Field(default=None, gt=0)
+    level: str
+
+    @model_validator(mode="after")
+    def _one_bound(self) -> ApprovalLevel:
+        if self.below is not None and self.up_to is not None:
+            raise ValueError("give `below` or `up_to`, not both")
+        return self
+
+    @property
+    def bound(self) -> float | None:
+        return self.below if self.below is not None else self.up_to
+
+    def covers(self, amount: float) -> bool:
+        if self.below is not None:
+            return amount < self.below
+        return self.up_to is None or amount <= self.up_to
+
+
+class Escalation(_Strict):
+    repeat_supervisor_at: int = Field(ge=2, default=3)
+    supervisor: str = "投诉处理主管"
+    named_follow_up: str = "专人跟进至办结"
+    legal_adviser: str = "法律顾问"
+    group_task_force: list[str] = ["运营管理部", "客服中心", "业务条线"]
+    group_spokesperson: str = "统一对外发言人"
+    emergency_team: str = "应急处置小组"
+    major_group_customers: int = Field(ge=2, default=20)
+    major_group_target: str = "总行消费者权益保护部"
+
+
+class Review(_Strict):
+    red_min_tier_confidence: float = Field(ge=0, le=1, default=0.5)
+    # A signal firing outside these categories contradicts the model's category: a person looks.
+    signal_categories: dict[str, list[str]] = {}
+
+
+class Condition(_Strict):
+    signals_any: list[str] = []
+    signals_all: list[str] = []
+    categories: list[str] = []
+    amount_at_least: float | None = None
+    repeat_count_at_least: int | None = None
+    group_alert: bool | None = None
+
+    @field_validator("signals_any", "signals_all")
+    @classmethod
+    def _known_signals(cls, value: list[str]) -> list[str]:
+        unknown = [s for s in value if s not in SIGNAL_KINDS]
+        if unknown:
+            raise ValueError(f"unknown signal(s) {unknown}; known: {list(SIGNAL_KINDS)}")
+        return value
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> Condition:
+        if not any([self.signals_any, self.signals_all, self.categories, self.amount_at_least is not None,
+                    self.repeat_count_at_least is not None, self.group_alert is not None]):
+            raise ValueError("a rule needs at least one condition")
+        return self
+
+
+class TierRule(_Strict):
+    id: str
+    description: str
+    when: Condition
+    floor: Tier
+    review: bool = False
+    co_departments: list[str] = []
+
+
+class Policy(_Strict):
+    version: str
+    timezone: str = "Asia/Shanghai"
+    fallback_department: str
+    working_hours: WorkingHours = WorkingHours()
+    clocks: Clocks = Clocks()
+    tiers: dict[Tier, TierPolicy]
+    categories: dict[str, CategoryPolicy]
+    channels: dict[str, Code]  # JR/T 0169 axis A
+    products: dict[str, Code]  # JR/T 0169 axis B
+    fallback_channel: Code
+    fallback_product: Code
+    fallback_cause: Code
+    approval: list[ApprovalLevel]
+    escalation: Escalation = Escalation()
+    review: Review = Review()
+    rules: list[TierRule] = []
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}") from None
+        return value
+
+    @field_validator("tiers")
+    @classmethod
+    def _all_tiers(cls, value: dict) -> dict:
+        missing = set(TIER_ORDER) - set(value)
+        if missing:
+            raise ValueError(f"missing tier(s) {sorted(missing)}")
+        return value
+
+    @field_validator("approval")
+    @classmethod
+    def _ascending(cls, value: list[ApprovalLevel]) -> list[ApprovalLevel]:
+        bounds = [a.bound for a in value]
+        if not value or bounds[-1] is not None:
+            raise ValueError("the last approval level must have no bound (it takes every larger amount)")
+        if any(b is None for b in bounds[:-1]) or bounds[:-1] != sorted(bounds[:-1]):
+            raise ValueError("approval levels must be in ascending order of their bounds")
+        return value
+
+    @model_validator(mode="after")
+    def _rules_consistent(self) -> Policy:
+        ids = [r.id for r in self.rules]
+        duplicated = sorted({i for i in ids if ids.count(i) > 1})
+        if duplicated:
+            raise ValueError(f"rules: duplicate id(s) {duplicated}")
+        for rule in self.rules:
+            unknown = [c for c in rule.when.categories if c not in self.categories]
+            if unknown:
+                raise ValueError(f"rules.{rule.id}.when.categories: unknown category {unknown}")
+        for signal, categories in self.review.signal_categories.items():
+            if signal not in SIGNAL_KINDS:
+                raise ValueError(f"review.signal_categories: unknown signal {signal!r}")
+            unknown = [c for c in categories if c not in self.categories]
+            if unknown:
+                raise ValueError(f"review.signal_categories.{signal}: unknown category {unknown}")
+        if self.working_hours.end.hour - self.working_hours.start.hour < self.clocks.register_working_hours:
+            raise ValueError("clocks.register_working_hours is longer than a working day")
+        return self
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+def _format(error: ValidationError, source: str) -> str:
+    lines = []
+    for problem in error.errors():
+        key = ".".join(str(part) for part in problem["loc"]) or "(top level)"
+        lines.append(f"{source}: {key}: {problem['msg']}")
+    return "\n".join(lines)
+
+
+def load_policy(path: str | Path | None = None) -> Policy:
+    """Load and validate a policy file (the bundled default when no path is given)."""
+    source = str(path) if path else "default.toml"
+    try:
+        text = Path(path).read_text(encoding="utf-8") if path else DEFAULT_POLICY.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise PolicyError(f"{source}: no such file") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise PolicyError(f"{source}: not valid TOML: {exc}") from None
+    try:
+        return Policy.model_validate(data)
+    except ValidationError as exc:
+        raise PolicyError(_format(exc, source)) from None
