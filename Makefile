@@ -11,6 +11,8 @@ run: install
 	$(BIN)/triage demo
 
 test: install
+	$(BIN)/ruff check triage tests bench
+	$(BIN)/mypy triage
 	$(BIN)/python -m pytest
 
 install: $(STAMP)

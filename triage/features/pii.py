@@ -47,7 +47,7 @@ def mask_pii(text: str) -> tuple[str, Counter[str]]:
     """Return the text with personal data replaced by placeholders, and how many of each were found."""
     found: Counter[str] = Counter()
 
-    def replace(kind: str, mask: str, valid=lambda s: True):  # noqa: ANN001, ANN202 - tiny local closure
+    def replace(kind: str, mask: str, valid=lambda s: True):
         def _sub(match: re.Match[str]) -> str:
             if valid(match.group(0)):
                 found[kind] += 1

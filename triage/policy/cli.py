@@ -18,7 +18,7 @@ policy_app = typer.Typer(help="Validate, inspect and compare routing policies.",
 err = Console(stderr=True)
 
 
-def _load(path: Path | None):  # noqa: ANN202
+def _load(path: Path | None):
     try:
         return load_policy(path)
     except PolicyError as exc:
@@ -77,8 +77,11 @@ def diff(
     frame = read_table(data, ["text"])
     fields = [f for f in ("complaint_id", "customer_id", "channel", "product", "received_at", "amount")
               if f in frame.columns]
-    complaints = [ComplaintIn(text=row["text"], **{f: row[f] for f in fields if row[f] is not None and row[f] == row[f]})
-                  for row in frame.to_dict("records")]
+    # `row[f] == row[f]` drops NaN, which pandas puts in the gaps of a JSONL column.
+    complaints = [
+        ComplaintIn(text=row["text"], **{f: row[f] for f in fields if row[f] is not None and row[f] == row[f]})
+        for row in frame.to_dict("records")
+    ]
     predictions = TriageModel.load(model or get_settings().model_dir).predict([c.text for c in complaints])
     moves: dict[str, Counter] = {"department": Counter(), "tier": Counter(), "escalation": Counter(),
                                  "needs_review": Counter()}
@@ -100,17 +103,17 @@ def diff(
                 bucket = shown.setdefault((kind, move), [])
                 if len(bucket) < examples:
                     bucket.append(f"{complaint.complaint_id or '-'}: {prediction.masked_text[:40]}")
-    summary = {"complaints": len(complaints), "old": a.policy_version if complaints else None,
-               "new": b.policy_version if complaints else None,
-               "changed": {k: sum(v.values()) for k, v in moves.items()},
-               "moves": {k: [{"move": m, "count": n, "examples": shown[(k, m)]} for m, n in v.most_common()]
-                         for k, v in moves.items()}}
+    changed = {k: sum(v.values()) for k, v in moves.items()}
+    listed = {k: [{"move": m, "count": n, "examples": shown[(k, m)]} for m, n in v.most_common()]
+              for k, v in moves.items()}
+    old_version, new_version = old_engine.policy.version, new_engine.policy.version
     if as_json:
-        print(json.dumps(summary, ensure_ascii=False, indent=2))
+        print(json.dumps({"complaints": len(complaints), "old": old_version, "new": new_version,
+                          "changed": changed, "moves": listed}, ensure_ascii=False, indent=2))
         return
-    print(f"{summary['complaints']} complaints decided under {summary['old']} and {summary['new']}")
-    for kind, rows in summary["moves"].items():
-        print(f"\n{kind}: {summary['changed'][kind]} changed")
+    print(f"{len(complaints)} complaints decided under {old_version} and {new_version}")
+    for kind, rows in listed.items():
+        print(f"\n{kind}: {changed[kind]} changed")
         for row in rows:
             print(f"  {row['count']:>5}  {row['move']}")
             for example in row["examples"]:

@@ -184,7 +184,8 @@ class Policy(_Strict):
         bounds = [a.bound for a in value]
         if not value or bounds[-1] is not None:
             raise ValueError("the last approval level must have no bound (it takes every larger amount)")
-        if any(b is None for b in bounds[:-1]) or bounds[:-1] != sorted(bounds[:-1]):
+        inner = [b for b in bounds[:-1] if b is not None]
+        if len(inner) != len(bounds) - 1 or inner != sorted(inner):
             raise ValueError("approval levels must be in ascending order of their bounds")
         return value
 

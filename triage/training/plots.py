@@ -8,10 +8,10 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")  # no display on servers
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib import font_manager  # noqa: E402
-from sklearn.metrics import confusion_matrix  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib import font_manager
+from sklearn.metrics import confusion_matrix
 
 _CJK_FONTS = ("Noto Sans CJK SC", "Noto Sans CJK JP", "WenQuanYi Zen Hei", "WenQuanYi Micro Hei", "AR PL UMing CN")
 
@@ -24,7 +24,7 @@ def _use_cjk_font() -> None:
             return
 
 
-def confusion_matrix_png(y_true, y_pred, labels, path: Path) -> Path:  # noqa: ANN001
+def confusion_matrix_png(y_true, y_pred, labels, path: Path) -> Path:
     _use_cjk_font()
     matrix = confusion_matrix(y_true, y_pred, labels=labels)
     fig, ax = plt.subplots(figsize=(1 + 0.7 * len(labels), 1 + 0.6 * len(labels)))
@@ -43,7 +43,7 @@ def confusion_matrix_png(y_true, y_pred, labels, path: Path) -> Path:  # noqa: A
     return path
 
 
-def reliability_png(probabilities: np.ndarray, y_true, classes, path: Path, bins: int = 10) -> Path:  # noqa: ANN001
+def reliability_png(probabilities: np.ndarray, y_true, classes, path: Path, bins: int = 10) -> Path:
     confidence = probabilities.max(axis=1)
     correct = classes[probabilities.argmax(axis=1)] == np.asarray(y_true)
     edges = np.linspace(0, 1, bins + 1)

@@ -10,12 +10,14 @@ import json
 import os
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import mlflow
 import numpy as np
 import pandas as pd
 from mlflow import MlflowClient
 from mlflow.models import infer_signature
+from mlflow.pyfunc import PythonModel
 
 from triage.models import TriageModel
 from triage.training.plots import confusion_matrix_png, reliability_png
@@ -43,15 +45,15 @@ def configure() -> None:
     mlflow.set_experiment(EXPERIMENT)
 
 
-class TriagePyfunc(mlflow.pyfunc.PythonModel):
+class TriagePyfunc(PythonModel):
     """The triage model as an MLflow pyfunc: a DataFrame with a `text` column in, one row of the
     prediction out (lists and dicts as JSON strings, so any MLflow client can read them)."""
 
-    def load_context(self, context) -> None:  # noqa: ANN001
+    def load_context(self, context) -> None:
         self.model = TriageModel.load(context.artifacts["model_dir"])
         self.model.warm()
 
-    def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:  # noqa: ANN001
+    def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
         if isinstance(model_input, dict | list):
             model_input = pd.DataFrame(model_input)
         if "text" not in model_input.columns:
@@ -80,7 +82,7 @@ def log_training_run(
     model_dir: Path,
     params: dict,
     evaluation: dict | None = None,
-    evaluation_probabilities: tuple[np.ndarray, np.ndarray] | None = None,
+    evaluation_probabilities: tuple[np.ndarray, Any] | None = None,
     tags: dict | None = None,
 ) -> dict:
     """Log params, metrics, plots and the pyfunc; register it and point `challenger` at it."""
