@@ -1,0 +1,8 @@
+"""Category and tier estimators, review thresholds, persistence."""
+
+from triage.models.persistence import ModelVersionError, ModelVersionWarning
+from triage.models.pipeline import build_classifier, build_features, build_text_classifier
+from triage.models.triage_model import TriageModel
+
+__all__ = ["ModelVersionError", "ModelVersionWarning", "TriageModel", "build_classifier", "build_features",
+           "build_text_classifier"]

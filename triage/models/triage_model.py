@@ -1,0 +1,271 @@
+"""TriageModel: the embedder, the category head, the optional tier head and the review thresholds,
+fitted together and saved as one directory."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import warnings
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+import joblib
+import numpy as np
+from sklearn import config_context
+from sklearn.base import BaseEstimator
+from sklearn.exceptions import InconsistentVersionWarning, NotFittedError
+from sklearn.model_selection import StratifiedKFold, cross_val_predict
+from sklearn.utils.validation import check_is_fitted
+
+from triage.evaluation import classification_report
+from triage.features.embedders import DEFAULT_EMBEDDER, Embedder, make_embedder
+from triage.features.prepare import EmptyTextError, PreparedText, prepare_text
+from triage.features.tokenizer import warm_tokenizer
+from triage.models.pipeline import as_frame, build_classifier, build_features, build_text_classifier
+from triage.models.fast_predict import CompiledCalibratedClassifier
+from triage.models.persistence import MODEL_FILE, ModelVersionError, check_versions, read_meta, write_meta
+from triage.models.thresholds import below_threshold, choose_thresholds
+from triage.schemas import LabelProbability, Prediction
+
+Progress = Callable[[str, int, int], None]  # (stage, done, total)
+EMBED_BATCH = 256
+
+
+def _no_progress(stage: str, done: int, total: int) -> None:
+    return None
+
+
+def data_hash(texts: Sequence[str], labels: Sequence[str], tiers: Sequence[str] | None) -> str:
+    digest = hashlib.sha256()
+    for row in zip(texts, labels, tiers if tiers is not None else [""] * len(texts), strict=True):
+        digest.update(json.dumps(row, ensure_ascii=False).encode())
+    return digest.hexdigest()
+
+
+class TriageModel(BaseEstimator):
+    """Category and urgency-tier classifiers over one shared embedding.
+
+    Parameters are stored unchanged (scikit-learn convention); the estimators are built in `fit`.
+    `feature_params` are keyword arguments of `build_features` (shared by both heads, so a complaint
+    is featurised once); `category_params` / `tier_params` those of `build_classifier`.
+    """
+
+    def __init__(
+        self,
+        embedder: str = DEFAULT_EMBEDDER,
+        feature_params: dict | None = None,
+        category_params: dict | None = None,
+        tier_params: dict | None = None,
+        target_precision: float = 0.9,
+        cv: int = 5,
+        random_state: int = 0,
+    ):
+        self.embedder = embedder
+        self.feature_params = feature_params
+        self.category_params = category_params
+        self.tier_params = tier_params
+        self.target_precision = target_precision
+        self.cv = cv
+        self.random_state = random_state
+
+    # ---- features -------------------------------------------------------------------------
+    @property
+    def embedder_(self) -> Embedder:
+        if getattr(self, "_embedder", None) is None:
+            self._embedder = make_embedder(self.embedder)
+        return self._embedder
+
+    def prepare(self, texts: Sequence[str]) -> list[PreparedText]:
+        prepared = []
+        for row, text in enumerate(texts):
+            try:
+                prepared.append(prepare_text(text))
+            except EmptyTextError as exc:
+                raise EmptyTextError(f"row {row}: {exc}") from None
+        return prepared
+
+    def embed(self, texts: Sequence[str], progress: Progress = _no_progress) -> np.ndarray:
+        chunks = []
+        for start in range(0, len(texts), EMBED_BATCH):
+            chunks.append(self.embedder_.encode(list(texts[start:start + EMBED_BATCH])))
+            progress("embedding", min(start + EMBED_BATCH, len(texts)), len(texts))
+        return np.vstack(chunks) if chunks else np.zeros((0, self.embedder_.dim), dtype=np.float32)
+
+    # ---- training ---------------------------------------------------------------------------
+    def fit(
+        self,
+        texts: Sequence[str],
+        categories: Sequence[str],
+        tiers: Sequence[str] | None = None,
+        embeddings: np.ndarray | None = None,
+        progress: Progress = _no_progress,
+    ) -> TriageModel:
+        """Fit both heads. Cross-validated (out-of-fold) probabilities give the honest training
+        metrics and the review thresholds; the final pipelines are then fitted on all rows."""
+        prepared = self.prepare(texts)
+        clean = [p.text for p in prepared]
+        y = np.asarray(categories, dtype=object)
+        if len(set(y)) < 2:
+            raise ValueError(f"need at least two categories to train, found {sorted(set(y))}")
+        if embeddings is None:
+            embeddings = self.embed(clean, progress)
+        frame = as_frame(clean, embeddings)
+        folds = StratifiedKFold(self.cv, shuffle=True, random_state=self.random_state)
+
+        # Honest estimates first: every fold refits the features, as a new complaint would see them.
+        progress("category: cross-validation", 0, 2)
+        oof = cross_val_predict(build_text_classifier(self.feature_params, self.category_params),
+                                frame, y, cv=folds, method="predict_proba")
+        progress("category: final fit", 1, 2)
+        self.features_ = build_features(**(self.feature_params or {})).fit(frame)
+        features = self.features_.transform(frame)
+        self.category_classifier_ = build_classifier(**(self.category_params or {})).fit(features, y)
+        self.classes_ = self.category_classifier_.classes_
+        self.thresholds_ = choose_thresholds(oof, y, self.classes_, self.target_precision)
+        self.cv_probabilities_ = oof  # for plots at training time; not saved
+        self.metrics_ = {"category_cv": classification_report(oof, y, self.classes_)}
+        progress("category: final fit", 2, 2)
+
+        self.tier_classifier_ = None
+        self.tiers_ = None
+        if tiers is not None:
+            t = np.asarray(tiers, dtype=object)
+            progress("tier: cross-validation", 0, 2)
+            tier_oof = cross_val_predict(build_text_classifier(self.feature_params, self.tier_params),
+                                         frame, t, cv=folds, method="predict_proba")
+            progress("tier: final fit", 1, 2)
+            self.tier_classifier_ = build_classifier(**(self.tier_params or {})).fit(features, t)
+            self.tiers_ = self.tier_classifier_.classes_
+            self.metrics_["tier_cv"] = classification_report(tier_oof, t, self.tiers_)
+            progress("tier: final fit", 2, 2)
+
+        self._compiled: tuple | None = None
+        self.data_hash_ = data_hash(clean, list(y), list(tiers) if tiers is not None else None)
+        self.n_train_ = len(clean)
+        self.trained_at_ = datetime.now(UTC).isoformat(timespec="seconds")
+        self.version_ = f"{datetime.now(UTC):%Y%m%d%H%M%S}-{self.data_hash_[:8]}"
+        return self
+
+    # ---- prediction -------------------------------------------------------------------------
+    def predict_proba(self, prepared: Sequence[PreparedText], embeddings: np.ndarray | None = None):
+        """Category and tier probabilities for prepared texts (embedding computed here unless given)."""
+        require_fitted(self)
+        clean = [p.text for p in prepared]
+        if embeddings is None:
+            embeddings = self.embed(clean)
+        # Our own featuriser made these inputs: skip scikit-learn's per-call finiteness checks.
+        with config_context(assume_finite=True):
+            features = self.features_.transform(as_frame(clean, embeddings))
+            category_head, tier_head = self._compiled_heads()
+            category = category_head.predict_proba(features)
+            tier = tier_head.predict_proba(features) if tier_head is not None else None
+        return category, tier
+
+    def _compiled_heads(self) -> tuple[CompiledCalibratedClassifier, CompiledCalibratedClassifier | None]:
+        """Fast predictors for both heads, built once after fit or load (never pickled)."""
+        compiled = getattr(self, "_compiled", None)
+        if compiled is None:
+            compiled = self._compiled = (
+                CompiledCalibratedClassifier(self.category_classifier_),
+                CompiledCalibratedClassifier(self.tier_classifier_) if self.tier_classifier_ is not None else None,
+            )
+        return compiled
+
+    def predict(self, texts: Sequence[str], embeddings: np.ndarray | None = None) -> list[Prediction]:
+        prepared = self.prepare(texts)
+        category, tier = self.predict_proba(prepared, embeddings)
+        return [self._prediction(p, category[i], None if tier is None else tier[i])
+                for i, p in enumerate(prepared)]
+
+    def _prediction(self, prepared: PreparedText, category: np.ndarray, tier: np.ndarray | None) -> Prediction:
+        order = np.argsort(-category)
+        label, confidence = str(self.classes_[order[0]]), float(category[order[0]])
+        reasons = []
+        if below_threshold(label, confidence, self.thresholds_):
+            threshold = self.thresholds_.get(label)
+            reasons.append(f"low_confidence: {confidence:.2f} < threshold "
+                           f"{'none reached' if threshold is None else f'{threshold:.2f}'} for {label}")
+        if prepared.language != "zh":
+            reasons.append("language: text is not mainly Chinese; the models were trained on Chinese")
+        if prepared.truncated:
+            reasons.append(f"truncated: {prepared.original_chars} characters, only the first "
+                           f"{len(prepared.text)} were read")
+        result = Prediction(
+            category=label,
+            confidence=confidence,
+            top_categories=[LabelProbability(label=str(self.classes_[i]), probability=float(category[i]))
+                            for i in order[:3]],
+            needs_review=bool(reasons),
+            review_reasons=reasons,
+            language=prepared.language,
+            truncated=prepared.truncated,
+            masked_text=prepared.text,
+            model_version=self.version_,
+        )
+        if tier is not None and self.tiers_ is not None:
+            best = int(np.argmax(tier))
+            result.tier = str(self.tiers_[best])
+            result.tier_confidence = float(tier[best])
+            result.tier_probabilities = {str(t): float(p) for t, p in zip(self.tiers_, tier, strict=True)}
+        return result
+
+    def warm(self) -> None:
+        """Do the lazy work now (jieba dictionary, embedder weights), not on the first complaint."""
+        warm_tokenizer()
+        self.embedder_.encode(["预热"])
+
+    # ---- persistence ------------------------------------------------------------------------
+    def save(self, directory: str | Path) -> Path:
+        check_is_fitted(self, "category_classifier_")
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        state = {k: v for k, v in self.__dict__.items()
+                 if k not in {"_embedder", "_compiled", "cv_probabilities_"}}
+        joblib.dump(state, directory / MODEL_FILE, compress=3)
+        write_meta(directory, {
+            "model_version": self.version_,
+            "trained_at": self.trained_at_,
+            "embedder": self.embedder,
+            "labels": [str(c) for c in self.classes_],
+            "tiers": None if self.tiers_ is None else [str(t) for t in self.tiers_],
+            "training_data_sha256": self.data_hash_,
+            "n_train": self.n_train_,
+            "target_precision": self.target_precision,
+            "thresholds": self.thresholds_,
+            "params": {"features": self.feature_params, "category": self.category_params,
+                       "tier": self.tier_params, "cv": self.cv},
+            "metrics": self.metrics_,
+        })
+        return directory
+
+    @classmethod
+    def load(cls, directory: str | Path, embedder: str | None = None) -> TriageModel:
+        """Load a saved model. `embedder` overrides the recorded spec (e.g. the same model moved to
+        another path); its dimension must match what the model was trained on."""
+        directory = Path(directory)
+        meta = read_meta(directory)
+        check_versions(meta, directory)
+        with warnings.catch_warnings():
+            # check_versions has already said what differs, in words that name our packages.
+            warnings.simplefilter("ignore", InconsistentVersionWarning)
+            try:
+                state = joblib.load(directory / MODEL_FILE)
+            except (AttributeError, ModuleNotFoundError, ImportError) as exc:
+                raise ModelVersionError(
+                    f"{directory}: cannot unpickle the model ({exc}); it was written by "
+                    f"{meta.get('versions', {})} — retrain it with the installed versions"
+                ) from exc
+        model = cls.__new__(cls)
+        model.__dict__.update(state)
+        if embedder is not None:
+            model.embedder = embedder
+        model.meta_ = meta
+        return model
+
+
+def require_fitted(model: TriageModel) -> None:
+    try:
+        check_is_fitted(model, "category_classifier_")
+    except NotFittedError as exc:
+        raise NotFittedError("the triage model is not trained: run `triage train` first") from exc
