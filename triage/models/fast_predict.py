@@ -47,7 +47,7 @@ class CompiledCalibratedClassifier:
         return {"coef": np.vstack(coefs).T.astype(np.float64), "intercept": np.concatenate(intercepts),
                 "curves": curves, "n_classes": n_classes, "binary": n_classes == 2}
 
-    def predict_proba(self, X) -> np.ndarray:  # noqa: ANN001, N803 - scikit-learn's name
+    def predict_proba(self, X) -> np.ndarray:
         plan = self._plan
         if plan is None:
             return self.fitted.predict_proba(X)

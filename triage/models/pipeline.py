@@ -39,7 +39,7 @@ class ComplaintFeatures(BaseEstimator, TransformerMixin):
         self.min_df = min_df
         self.embedding_weight = embedding_weight
 
-    def fit(self, X: pd.DataFrame, y=None):  # noqa: ANN001, ANN201, N803 - scikit-learn signature
+    def fit(self, X: pd.DataFrame, y=None):
         texts = list(X["text"])
         self.char_ = TfidfVectorizer(analyzer="char", ngram_range=self.char_ngram_range, min_df=self.min_df,
                                      sublinear_tf=True).fit(texts)
@@ -48,7 +48,7 @@ class ComplaintFeatures(BaseEstimator, TransformerMixin):
                                      sublinear_tf=True).fit(texts)
         return self
 
-    def transform(self, X: pd.DataFrame) -> sp.csr_matrix:  # noqa: N803
+    def transform(self, X: pd.DataFrame) -> sp.csr_matrix:
         texts = list(X["text"])
         embedding = np.vstack(list(X["embedding"])).astype(np.float64) * self.embedding_weight
         return sp.hstack([self.char_.transform(texts), self.word_.transform(texts), sp.csr_matrix(embedding)],
@@ -67,7 +67,7 @@ def build_features(
 
 def build_classifier(
     *,
-    C: float = 0.1,  # noqa: N803 - scikit-learn's name
+    C: float = 0.1,
     calibration: str = "isotonic",
     calibration_cv: int = 5,
     ensemble: bool = True,

@@ -22,9 +22,9 @@ from triage.evaluation import classification_report
 from triage.features.embedders import DEFAULT_EMBEDDER, Embedder, make_embedder
 from triage.features.prepare import EmptyTextError, PreparedText, prepare_text
 from triage.features.tokenizer import warm_tokenizer
-from triage.models.pipeline import as_frame, build_classifier, build_features, build_text_classifier
 from triage.models.fast_predict import CompiledCalibratedClassifier
 from triage.models.persistence import MODEL_FILE, ModelVersionError, check_versions, read_meta, write_meta
+from triage.models.pipeline import as_frame, build_classifier, build_features, build_text_classifier
 from triage.models.thresholds import below_threshold, choose_thresholds
 from triage.schemas import LabelProbability, Prediction
 
@@ -110,6 +110,7 @@ class TriageModel(BaseEstimator):
             raise ValueError(f"need at least two categories to train, found {sorted(set(y))}")
         if embeddings is None:
             embeddings = self.embed(clean, progress)
+        self.embedding_dim_ = int(embeddings.shape[1])
         frame = as_frame(clean, embeddings)
         folds = StratifiedKFold(self.cv, shuffle=True, random_state=self.random_state)
 
@@ -173,6 +174,8 @@ class TriageModel(BaseEstimator):
         return compiled
 
     def predict(self, texts: Sequence[str], embeddings: np.ndarray | None = None) -> list[Prediction]:
+        if len(texts) == 0:
+            return []
         prepared = self.prepare(texts)
         category, tier = self.predict_proba(prepared, embeddings)
         return [self._prediction(p, category[i], None if tier is None else tier[i])
@@ -227,6 +230,7 @@ class TriageModel(BaseEstimator):
             "model_version": self.version_,
             "trained_at": self.trained_at_,
             "embedder": self.embedder,
+            "embedding_dim": self.embedding_dim_,
             "labels": [str(c) for c in self.classes_],
             "tiers": None if self.tiers_ is None else [str(t) for t in self.tiers_],
             "training_data_sha256": self.data_hash_,
@@ -260,6 +264,10 @@ class TriageModel(BaseEstimator):
         model.__dict__.update(state)
         if embedder is not None:
             model.embedder = embedder
+            dim = model.embedder_.dim
+            if dim != model.embedding_dim_:
+                raise ModelVersionError(f"{directory}: trained on {model.embedding_dim_}-d embeddings "
+                                        f"({meta.get('embedder')}), but {embedder} gives {dim}-d")
         model.meta_ = meta
         return model
 
