@@ -17,6 +17,11 @@ _CJK_FONTS = ("Noto Sans CJK SC", "Noto Sans CJK JP", "WenQuanYi Zen Hei", "WenQ
 
 
 def _use_cjk_font() -> None:
+    """Use a CJK font when the system has one (the Makefile installs fonts-wqy-microhei); register the
+    file directly, since matplotlib's font cache may predate the font's installation."""
+    for path in font_manager.findSystemFonts():
+        if any(key in path.lower() for key in ("wqy", "notosanscjk", "noto-cjk")):
+            font_manager.fontManager.addfont(path)
     available = {f.name for f in font_manager.fontManager.ttflist}
     for name in _CJK_FONTS:
         if name in available:
