@@ -14,6 +14,7 @@ import numpy as np
 import typer
 from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 from triage.config import get_settings
@@ -35,7 +36,7 @@ PolicyOption = Annotated[Path | None,
 
 
 def _fail(message: str, code: int = 2) -> None:
-    err.print(f"[red]error:[/red] {message}", highlight=False)
+    err.print(f"[red]error:[/red] {escape(message)}", highlight=False)
     raise typer.Exit(code)
 
 
@@ -51,7 +52,7 @@ def _load_model(path: Path | None) -> TriageModel:
             warnings.simplefilter("always")
             model = TriageModel.load(path)
         for warning in caught:
-            err.print(f"[yellow]warning:[/yellow] {warning.message}", highlight=False)
+            err.print(f"[yellow]warning:[/yellow] {escape(str(warning.message))}", highlight=False)
         return model
     except (FileNotFoundError, ModelVersionError) as exc:
         _fail(str(exc))

@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from triage.policy.engine import PolicyEngine
 from triage.policy.schema import PolicyError, load_policy
@@ -22,7 +23,7 @@ def _load(path: Path | None):
     try:
         return load_policy(path)
     except PolicyError as exc:
-        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
         raise typer.Exit(2) from None
 
 
@@ -44,7 +45,11 @@ def deadlines(
     """Print the clocks of a complaint received at RECEIVED_AT as JSON (+08:00)."""
     loaded = _load(policy)
     if tier not in loaded.tiers:
-        err.print(f"[red]error:[/red] --tier must be one of red, yellow, green; got {tier!r}")
+        err.print(f"[red]error:[/red] --tier must be one of red, yellow, green; got {escape(repr(tier))}")
+        raise typer.Exit(2)
+    if category is not None and category not in loaded.categories:
+        err.print(f"[red]error:[/red] unknown --category {escape(repr(category))}; the policy has: "
+                  f"{', '.join(loaded.categories)}")
         raise typer.Exit(2)
     if received_at.tzinfo is None:
         received_at = received_at.replace(tzinfo=loaded.zone)

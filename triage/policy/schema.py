@@ -8,7 +8,7 @@ release, validate it (`triage policy check`) and see its effect (`triage policy 
 from __future__ import annotations
 
 import tomllib
-from datetime import time
+from datetime import date, datetime, time, timedelta
 from importlib import resources
 from pathlib import Path
 from typing import Literal
@@ -205,7 +205,8 @@ class Policy(_Strict):
             unknown = [c for c in categories if c not in self.categories]
             if unknown:
                 raise ValueError(f"review.signal_categories.{signal}: unknown category {unknown}")
-        if self.working_hours.end.hour - self.working_hours.start.hour < self.clocks.register_working_hours:
+        day = datetime.combine(date.min, self.working_hours.end) - datetime.combine(date.min, self.working_hours.start)
+        if day < timedelta(hours=self.clocks.register_working_hours):
             raise ValueError("clocks.register_working_hours is longer than a working day")
         return self
 

@@ -17,14 +17,14 @@ LEXICONS: dict[str, str] = {
     "fund_loss": (
         r"被盗刷|盗刷|被盗|盗取|盗用|被骗|诈骗|骗走|骗了|转走|划走|不翼而飞|莫名其妙.{0,4}(扣|少|转)|"
         r"未经.{0,6}(授权|同意).{0,8}(扣|转|支付|交易|消费)|资金损失|钱没了|冒名|冒用|被人(取|转|刷|盗)|"
-        r"被取走|异地取现|克隆"
+        r"被取走|异地取现|克隆|不明(扣款|扣费|交易|消费|转账|支出)"
     ),
     "data_leak": (
         r"泄露|泄漏|外泄|倒卖|出卖.{0,4}信息|信息被(卖|盗|泄|贩卖)|"
         r"知道我的(身份证|贷款|借款|住址|欠款|卡号|额度|还款)|(个人)?信息.{0,4}被.{0,4}(拿|卖|盗)"
     ),
     "external_escalation": (
-        r"金融监管总局|国家金融监督管理总局|银保监会?|银监会|证监会|12378|12363|人民银行|人行|监管部门|"
+        r"金融监管总局|国家金融监督管理总局|银保监会?|银监会|证监会|12378|12363|人民银行|央行|(?<=[向到去找给告])人行|监管部门|"
         r"消协|消费者协会|12315|市场监管|报警|报案|公安|派出所|起诉|诉讼|法院|律师|仲裁|曝光|媒体|记者|黑猫投诉"
     ),
     "distress": r"活不下去|不想活|想不开|跳楼|自杀|轻生|寻死|去死|了结(自己|生命)|绝路|割腕|喝药|同归于尽|没法活",
@@ -40,15 +40,26 @@ LEXICONS: dict[str, str] = {
 _COMPILED = {kind: re.compile(pattern, re.IGNORECASE) for kind, pattern in LEXICONS.items()}
 
 _CLAUSE_END = re.compile(r"[,，。.!！?？;；\n]")
-_NEGATION = re.compile(r"(没有|没|未|(?<!是)不是|并非|无|(?<!会)不会|别)[^,，。！？!?；;]{0,3}$")
-_QUESTION = re.compile(r"(会不会|是不是|有没有|能不能|可不可以|是否|怎么办)|[?？吗]\s*$")
+# A negation right before the match ("没有被盗", "并未泄露", "不是被骗"), not words that merely start with
+# a negating character ("没想到我被骗了", "无故被转走", "别再骚扰我同事" — all real reports).
+_NEGATION = re.compile(
+    r"(没有|没(?!想到)|并未|从未|从没|未曾|(?<!是)不是|并非|并无|(?<!会)不会)[^,，。！？!?；;]{0,2}$"
+)
+# Asking whether it happened ("会不会泄露", "是不是被盗了吗", "信息会泄露吗？") — not every question:
+# "为什么我的卡被盗刷了？" and "被盗刷了5万元怎么办" report a theft.
+_DOUBT_BEFORE = re.compile(r"(\w)不\1|有没有|是否|会否")  # A不A: 会不会, 是不是, 需不需要, 要不要
+_DOUBT_AFTER = re.compile(r"吗\s*[?？]?\s*$|[吗么]")
 
 # Money: Arabic digits with an optional 万/千/w/k, or Chinese numerals; a currency word or 万/千 must follow,
 # so dates, counts and ids are not read as money.
 _AMOUNT = re.compile(
-    r"(?P<num>\d+(?:[,，]\d{3})*(?:\.\d+)?|[零一二两三四五六七八九十百千万亿点]+)\s*"
-    r"(?P<unit>万|w|W|千|k|K)?\s*(?P<approx>多|余|来)?\s*(?P<cur>元|块|rmb|RMB|人民币)?"
+    # One numeral token, mixed forms included ("5万", "1万2千", "一万二", "八千五百", "3,000", "3862.17"),
+    # read whole by cn2an; then an optional w/k unit, "多/余/来" (approximately) and a currency word.
+    r"(?P<num>(?:\d+(?:[,，]\d{3})*(?:\.\d+)?|[零一二两三四五六七八九十])(?:\d+(?:\.\d+)?|[零一二两三四五六七八九十百千万亿])*)"
+    r"\s*(?P<unit>w|W|k|K)?\s*(?P<approx>多|余|来)?\s*(?P<cur>元|块|rmb|RMB|人民币)?"
 )
+# A number followed by one of these counts people or things, not money ("2万人", "三千多条").
+_COUNTED = re.compile(r"\s*(人|个|位|户|家|条|次|笔|张|份|天|日|月|年|号|期|岁|倍|%|楼|名|单|件|分钟|小时)")
 
 
 @dataclass(frozen=True)
@@ -73,7 +84,10 @@ def _dismissed(kind: str, text: str, start: int, end: int) -> bool:
     preceding, clause = _clause(text, start, end)
     if _NEGATION.search(preceding):
         return True
-    return kind != "distress" and bool(_QUESTION.search(clause))
+    if kind == "distress":  # "我是不是只能去死了？" is a person in danger, whatever the grammar
+        return False
+    after = clause[len(preceding) + (end - start):]
+    return bool(_DOUBT_BEFORE.search(preceding)) or bool(_DOUBT_AFTER.match(after.strip(" 了呢啊呀的")))
 
 
 def _to_number(token: str) -> float | None:
@@ -93,16 +107,17 @@ def find_amounts(text: str) -> list[Signal]:
     for match in _AMOUNT.finditer(text):
         unit, currency = match.group("unit"), match.group("cur")
         number = match.group("num")
-        chinese = not number[0].isdigit()
-        if chinese and number[0] in "千万亿百点":
-            continue  # "千万别…", "万一…": words, not numbers
-        if not (unit or currency or (chinese and any(c in number for c in "万千"))):
+        # Money needs a currency word or a magnitude (万/千, w/k): "2025年", "3次", "第2期" are not money.
+        if not (unit or currency or any(c in number for c in "万千亿")):
             continue
         value = _to_number(number)
         if value is None or value <= 0:
             continue
-        value *= {"万": 10_000, "w": 10_000, "W": 10_000, "千": 1_000, "k": 1_000, "K": 1_000}.get(unit or "", 1)
-        found.append(Signal("amount", match.group(0).strip(), match.start(), match.end(), value))
+        if not currency and _COUNTED.match(text, match.end()):
+            continue
+        value *= {"w": 10_000, "W": 10_000, "k": 1_000, "K": 1_000}.get(unit or "", 1)
+        evidence = match.group(0).rstrip()
+        found.append(Signal("amount", evidence, match.start(), match.start() + len(evidence), value))
     return found
 
 

@@ -105,7 +105,7 @@ def log_training_run(
         signature = infer_signature(example, predictions_frame(model, list(example["text"])))
         info = mlflow.pyfunc.log_model(
             name="model",
-            python_model=TriagePyfunc(),
+            python_model=str(Path(__file__).with_name("pyfunc_entry.py")),  # models-from-code
             artifacts={"model_dir": str(model_dir)},
             signature=signature,
             input_example=example,

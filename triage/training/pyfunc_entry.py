@@ -1,0 +1,8 @@
+"""Entry file for MLflow's models-from-code: the model is logged by this file's path, so the registry
+stores code to import rather than a pickled Python object."""
+
+import mlflow
+
+from triage.training.tracking import TriagePyfunc
+
+mlflow.models.set_model(TriagePyfunc())
