@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from collections import defaultdict
 from pathlib import Path
 
@@ -32,18 +31,6 @@ HEAD_OFFICE_PREFIX = "总行"
 def read_corpus() -> list[dict]:
     with CORPUS.open(encoding="utf-8") as lines:
         return [json.loads(line) for line in lines if line.strip()]
-
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory) -> Path:
-    from triage.models import TriageModel
-
-    records = read_corpus()
-    started = time.perf_counter()
-    model = TriageModel().fit([r["text"] for r in records], [r["category"] for r in records],
-                              [r["tier"] for r in records])
-    print(f"trained on {len(records)} complaints in {time.perf_counter() - started:.1f} s")
-    return model.save(tmp_path_factory.mktemp("policy-model") / "model")
 
 
 @pytest.fixture
