@@ -19,9 +19,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 
 from triage.config import get_settings
 from triage.data import DataError, read_table
-from triage.evaluation import classification_report
 from triage.features.prepare import EmptyTextError
-from triage.models import ModelVersionError, TriageModel
+from triage.models import ModelVersionError, TriageModel, UnknownLabelsError
 from triage.policy import Policy, PolicyError, load_policy
 from triage.schemas import ComplaintIn
 from triage.service import TriageService
@@ -123,20 +122,11 @@ def train(
 
 
 def _evaluate(model: TriageModel, frame, text_column: str, label_column: str):
-    labels = frame[label_column].astype(str).to_numpy()
-    unknown = sorted(set(labels) - {str(c) for c in model.classes_})
-    if unknown:
-        _fail(f"labels the model never saw: {', '.join(unknown)}; the model knows: "
-              f"{', '.join(map(str, model.classes_))}")
-    prepared = model.prepare(list(frame[text_column].astype(str)))
-    probabilities, _ = model.predict_proba(prepared)
-    report = classification_report(probabilities, labels, model.classes_)
-    confident = [not model._prediction(p, probabilities[i], None).needs_review for i, p in enumerate(prepared)]
-    auto = np.asarray(confident)
-    predicted = model.classes_[probabilities.argmax(axis=1)]
-    report["review_rate"] = float(1 - auto.mean())
-    report["auto_accepted_accuracy"] = float((predicted[auto] == labels[auto]).mean()) if auto.any() else None
-    return report, probabilities
+    try:
+        return model.evaluate(list(frame[text_column].astype(str)), list(frame[label_column].astype(str)))
+    except UnknownLabelsError as exc:
+        _fail(str(exc))
+        raise  # unreachable
 
 
 def _load_policy(path: Path | None) -> Policy:

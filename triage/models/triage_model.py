@@ -36,6 +36,10 @@ def _no_progress(stage: str, done: int, total: int) -> None:
     return None
 
 
+class UnknownLabelsError(ValueError):
+    """Evaluation data holds labels the model was not trained on."""
+
+
 def data_hash(texts: Sequence[str], labels: Sequence[str], tiers: Sequence[str] | None) -> str:
     digest = hashlib.sha256()
     for row in zip(texts, labels, tiers if tiers is not None else [""] * len(texts), strict=True):
@@ -181,9 +185,10 @@ class TriageModel(BaseEstimator):
         return [self._prediction(p, category[i], None if tier is None else tier[i])
                 for i, p in enumerate(prepared)]
 
-    def _prediction(self, prepared: PreparedText, category: np.ndarray, tier: np.ndarray | None) -> Prediction:
-        order = np.argsort(-category)
-        label, confidence = str(self.classes_[order[0]]), float(category[order[0]])
+    def review_reasons(self, prepared: PreparedText, category: np.ndarray) -> list[str]:
+        """Why a person should look at this prediction (empty: the model may be trusted)."""
+        best = int(np.argmax(category))
+        label, confidence = str(self.classes_[best]), float(category[best])
         reasons = []
         if below_threshold(label, confidence, self.thresholds_):
             threshold = self.thresholds_.get(label)
@@ -194,6 +199,12 @@ class TriageModel(BaseEstimator):
         if prepared.truncated:
             reasons.append(f"truncated: {prepared.original_chars} characters, only the first "
                            f"{len(prepared.text)} were read")
+        return reasons
+
+    def _prediction(self, prepared: PreparedText, category: np.ndarray, tier: np.ndarray | None) -> Prediction:
+        order = np.argsort(-category)
+        label, confidence = str(self.classes_[order[0]]), float(category[order[0]])
+        reasons = self.review_reasons(prepared, category)
         result = Prediction(
             category=label,
             confidence=confidence,
@@ -212,6 +223,24 @@ class TriageModel(BaseEstimator):
             result.tier_confidence = float(tier[best])
             result.tier_probabilities = {str(t): float(p) for t, p in zip(self.tiers_, tier, strict=True)}
         return result
+
+    def evaluate(self, texts: Sequence[str], labels: Sequence[str]) -> tuple[dict, np.ndarray]:
+        """Score on labelled data: the classification report plus how many rows go to review and how
+        right the automatically accepted ones are. Returns (report, category probabilities)."""
+        y = np.asarray(labels, dtype=object)
+        unknown = sorted(set(y) - {str(c) for c in self.classes_})
+        if unknown:
+            raise UnknownLabelsError(f"labels the model never saw: {', '.join(unknown)}; the model knows: "
+                                     f"{', '.join(map(str, self.classes_))}")
+        prepared = self.prepare(texts)
+        probabilities, _ = self.predict_proba(prepared)
+        report = classification_report(probabilities, y, self.classes_)
+        accepted = np.asarray([not self.review_reasons(p, probabilities[i]) for i, p in enumerate(prepared)])
+        predicted = self.classes_[probabilities.argmax(axis=1)]
+        report["review_rate"] = float(1 - accepted.mean())
+        report["auto_accepted_accuracy"] = (float((predicted[accepted] == y[accepted]).mean())
+                                            if accepted.any() else None)
+        return report, probabilities
 
     def warm(self) -> None:
         """Do the lazy work now (jieba dictionary, embedder weights), not on the first complaint."""
