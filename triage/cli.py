@@ -218,10 +218,19 @@ def init(model: ModelOption = None) -> None:
 
     settings = get_settings()
     path = model or settings.model_dir
+    usable = False
     if (path / "meta.json").exists():
-        err.print(f"model found at {path}")
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                TriageModel.load(path)
+            usable = True
+            err.print(f"model found at {path}")
+        except ModelVersionError as exc:
+            err.print(f"[yellow]the model at {path} cannot be used:[/yellow] {escape(str(exc))}; retraining")
     else:
         err.print(f"no model at {path}: training the default model on {settings.corpus}")
+    if not usable:
         train(data=settings.corpus, out=path, text_column="text", label_column="category", tier_column="tier",
               eval_data=None, embedder=None, mlflow=True)
     if alias_version("champion") is None:

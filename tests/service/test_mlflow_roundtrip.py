@@ -232,3 +232,21 @@ def test_init_bootstraps_once(empty_project, small_corpus_records):
     assert again["model_version"] == meta["model_version"]
     assert versions_of(client) == ["1"]
     assert alias_version(client, "champion") == "1"
+
+
+def test_init_retrains_a_model_this_code_cannot_load(empty_project):
+    """A model directory of an older format is not "a model": `init` says why and trains a new one,
+    so `make run` never starts on a model that fails at the first complaint."""
+    model_dir, client = empty_project.model_dir, empty_project.client
+    assert CliRunner().invoke(app, ["init"]).exit_code == 0
+    meta = json.loads((model_dir / META_FILE).read_text(encoding="utf-8"))
+    meta["format_version"] = 0
+    (model_dir / META_FILE).write_text(json.dumps(meta), encoding="utf-8")
+
+    again = CliRunner().invoke(app, ["init"])
+    assert again.exit_code == 0, again.output
+    assert "cannot be used" in again.stderr and "format 0" in again.stderr
+    assert json.loads(again.stdout)["registered_version"] == "2"
+    assert json.loads((model_dir / META_FILE).read_text(encoding="utf-8"))["format_version"] != 0
+    assert versions_of(client) == ["1", "2"]
+    assert alias_version(client, "champion") == "1"  # promotion stays a person's decision
