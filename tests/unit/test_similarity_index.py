@@ -216,7 +216,7 @@ def test_ann_save_load_round_trip(clustered_20k, tmp_path):
 def test_ann_removed_ids_are_not_returned_and_survive_save(tmp_path):
     rng = np.random.default_rng(7)
     x = _clustered(rng, 3000, 32, centres=100)
-    index = AnnIndex(32)
+    index = AnnIndex(32, threads=1)  # single-threaded build: deterministic graph
     index.add(np.arange(3000), x)
     gone = np.arange(0, 3000, 2)
     assert index.remove(gone) == 1500
@@ -234,7 +234,7 @@ def test_ann_removed_ids_are_not_returned_and_survive_save(tmp_path):
 def test_capacity_bounded_under_churn():
     rng = np.random.default_rng(8)
     n, d = 4000, 32
-    exact, ann = ExactIndex(d), AnnIndex(d)
+    exact, ann = ExactIndex(d), AnnIndex(d, threads=1)  # single-threaded build: deterministic graph
     x = _clustered(rng, n, d, centres=200)
     exact.add(np.arange(n), x)
     ann.add(np.arange(n), x)
@@ -275,7 +275,9 @@ def test_auto_switches_at_threshold_and_stays_right():
     d = 32
     x = _clustered(rng, 700, d, centres=40)
     q = _clustered(rng, 40, d, centres=40)
-    index = AutoIndex(d, threshold=500)
+    # One build thread: a multi-threaded HNSW build differs from run to run, and this small graph's
+    # recall with it (seen once at < 0.98 under a loaded machine).
+    index = AutoIndex(d, threshold=500, threads=1)
     index.add(np.arange(400), x[:400])
     index.add(np.arange(400, 500), x[400:500])  # exactly at the threshold: still exact
     assert not index.is_approximate and isinstance(index.inner, ExactIndex)
@@ -304,7 +306,7 @@ def test_auto_save_load_round_trip(tmp_path, grow_to):
     rng = np.random.default_rng(11)
     d = 32
     x = _clustered(rng, grow_to, d, centres=30)
-    index = AutoIndex(d, threshold=500, expansion_search=80)
+    index = AutoIndex(d, threshold=500, expansion_search=80, threads=1)
     index.add(np.arange(grow_to), x)
     index.remove([0, 1, 2])
     assert index.is_approximate == (grow_to > 500)
