@@ -73,9 +73,8 @@ def train(
     settings = get_settings()
     out = out or settings.model_dir
     try:
-        frame = read_table(data, [text_column, label_column])
-        if tier_column in frame.columns:  # present: then every row needs a tier, like every row needs a label
-            frame = read_table(data, [text_column, label_column, tier_column])
+        # A tier column is optional, but when present every row needs a tier, as every row needs a label.
+        frame = read_table(data, [text_column, label_column], filled_if_present=(tier_column,))
         eval_frame = read_table(eval_data, [text_column, label_column]) if eval_data else None
     except DataError as exc:
         _fail(str(exc))

@@ -30,8 +30,9 @@ def _read_jsonl(path: Path) -> tuple[pd.DataFrame, list[int]]:
     return pd.DataFrame.from_records(records), lines
 
 
-def read_table(path: str | Path, required: list[str]) -> pd.DataFrame:
-    """Load a CSV or JSONL file and check that the `required` columns exist and are never blank."""
+def read_table(path: str | Path, required: list[str], filled_if_present: tuple[str, ...] = ()) -> pd.DataFrame:
+    """Load a CSV or JSONL file and check that the `required` columns exist and are never blank, and
+    that the `filled_if_present` columns, where they exist, are never blank either."""
     path = Path(path)
     if not path.exists():
         raise DataError(f"{path}: no such file")
@@ -52,7 +53,7 @@ def read_table(path: str | Path, required: list[str]) -> pd.DataFrame:
     if missing:
         raise DataError(f"{path}: missing column(s) {', '.join(missing)}; "
                         f"columns found: {', '.join(map(str, frame.columns)) or 'none'}")
-    for column in required:
+    for column in [*required, *(c for c in filled_if_present if c in frame.columns)]:
         blank = frame[column].isna() | (frame[column].astype(str).str.strip() == "")
         if blank.any():
             first = ", ".join(where[i] for i in list(blank.to_numpy().nonzero()[0][:5]))

@@ -53,10 +53,9 @@ def deadlines(
         raise typer.Exit(2)
     if received_at.tzinfo is None:
         received_at = received_at.replace(tzinfo=loaded.zone)
-    from triage.policy.calendar import WorkCalendar
-
-    calendar = WorkCalendar(loaded.zone, loaded.working_hours.start, loaded.working_hours.end)
-    clocks = PolicyEngine(loaded).clocks(received_at, tier, category, calendar)
+    engine = PolicyEngine(loaded)
+    calendar = engine.calendar()
+    clocks = engine.clocks(received_at, tier, category, calendar)
     out = {key: value.astimezone(loaded.zone).isoformat() for key, value in clocks.model_dump().items()}
     if calendar.warnings():
         out["warnings"] = calendar.warnings()

@@ -30,11 +30,15 @@ class PolicyEngine:
     def __init__(self, policy: Policy):
         self.policy = policy
 
+    def calendar(self) -> WorkCalendar:
+        """A fresh working calendar of this policy (it collects fallback warnings, so one per decision)."""
+        return WorkCalendar(self.policy.zone, self.policy.working_hours.start, self.policy.working_hours.end)
+
     # ---- clocks ----------------------------------------------------------------------------------
     def clocks(self, received_at: datetime, tier: str, category: str | None = None,
                calendar: WorkCalendar | None = None) -> Clocks:
         policy = self.policy
-        calendar = calendar or WorkCalendar(policy.zone, policy.working_hours.start, policy.working_hours.end)
+        calendar = calendar or self.calendar()
         received = received_at.astimezone(policy.zone)
         tier_policy = policy.tiers[tier]  # type: ignore[index]
         category_policy = policy.categories.get(category or "")
@@ -138,7 +142,7 @@ class PolicyEngine:
         if amount is not None:
             approval = next(level.level for level in policy.approval if level.covers(amount))
 
-        calendar = WorkCalendar(policy.zone, policy.working_hours.start, policy.working_hours.end)
+        calendar = self.calendar()
         clocks = self.clocks(received, tier, category, calendar)
         channel_code = policy.channels.get(complaint.channel or "", policy.fallback_channel)
         product_code = policy.products.get(complaint.product or "", policy.fallback_product)
