@@ -104,7 +104,11 @@ def train(
     if mlflow:
         from triage.training.tracking import log_training_run
 
-        y_plot = eval_frame[label_column].to_numpy() if eval_frame is not None else None
+        # Plots show the held-out data when given, else the out-of-fold predictions on the training data.
+        if eval_frame is not None and probabilities is not None:
+            plotted = (probabilities, np.asarray(eval_frame[label_column].astype(str)))
+        else:
+            plotted = (model.cv_probabilities_, np.asarray(frame[label_column].astype(str)))
         logged = log_training_run(
             model, out,
             params={"data": str(data), "rows": len(frame), "embedder": model.embedder,
@@ -112,8 +116,7 @@ def train(
                     "category_params": model.category_params or "default",
                     "training_data_sha256": model.data_hash_},
             evaluation=evaluation,
-            evaluation_probabilities=(probabilities, y_plot) if probabilities is not None else
-            (model.cv_probabilities_, np.asarray(frame[label_column].astype(str))),
+            evaluation_probabilities=plotted,
         )
         summary.update({"mlflow_run_id": logged["run_id"], "registered_version": logged["version"],
                         "alias": "challenger"})
