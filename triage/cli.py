@@ -1,4 +1,4 @@
-"""`triage` command line: train, evaluate, predict, promote, demo."""
+"""`triage` command line: train, evaluate, predict, replay, promote, init, demo."""
 
 from __future__ import annotations
 
@@ -191,6 +191,36 @@ def predict(
     except (EmptyTextError, ValidationError) as exc:
         _fail(_input_error(exc))
     print(decision.model_dump_json(indent=2))
+
+
+@app.command()
+def replay(
+    data: Annotated[Path, typer.Option(help="Complaints, CSV or JSONL: complaint_id, customer_id, received_at, "
+                                            "text (+ channel, product, amount).")],
+    out: Annotated[Path, typer.Option(help="Directory for decisions.jsonl and clusters.json.")],
+    model: ModelOption = None,
+    policy: PolicyOption = None,
+) -> None:
+    """Backtest: feed past complaints in time order through model, similarity and policy (no HTTP)."""
+    from triage.replay import read_complaints
+    from triage.replay import replay as run_replay
+
+    loaded, chosen_policy = _load_model(model), _load_policy(policy)
+    try:
+        complaints = read_complaints(data, chosen_policy.zone)
+    except DataError as exc:
+        _fail(str(exc))
+    service = TriageService(loaded, chosen_policy, TriageService.new_similarity(loaded, chosen_policy))
+    started = time.perf_counter()
+    with _progress() as bar:
+        task = bar.add_task("replay", total=len(complaints))
+        summary = run_replay(service, complaints, out, progress=lambda done, total: bar.update(task, completed=done))
+    elapsed = time.perf_counter() - started
+    err.print(f"{summary.complaints} complaints in {elapsed:.1f} s ({summary.complaints / max(elapsed, 1e-9):.0f}/s): "
+              f"{summary.repeats} repeats, {summary.coordinated} linked copy-paste complaints, "
+              f"{summary.alerts} group alert(s)")
+    print(summary.decisions_path)
+    print(summary.clusters_path)
 
 
 @app.command()

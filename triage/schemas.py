@@ -44,12 +44,54 @@ class Prediction(BaseModel):
     model_version: str
 
 
+GroupAlert = Literal["emerging", "major"]
+
+
 class SimilarityFlags(BaseModel):
-    """What the repeat/group layer says about a complaint (supplied by the similarity layer)."""
+    """The part of the similarity layer's findings that the routing policy acts on."""
 
     repeat_count: int = Field(default=1, ge=1, description="This is the Nth complaint on this matter.")
-    group_alert: Literal["emerging", "major"] | None = None
+    group_alert: GroupAlert | None = None
     group_customers: int = Field(default=0, ge=0)
+
+
+class RelatedComplaint(BaseModel):
+    complaint_id: str
+    score: float
+    received_at: datetime
+
+
+class RepeatInfo(BaseModel):
+    is_repeat: bool = False
+    repeat_count: int = Field(default=1, ge=1, description="This is the Nth complaint on this matter.")
+    matter_id: str | None = Field(default=None, description="The first complaint on the matter.")
+    related: list[RelatedComplaint] = Field(default=[], description="Earlier complaints on the matter, best first.")
+    new_facts: list[str] = Field(default=[], description="What this complaint adds to the earlier ones: "
+                                 "amounts, dates, numbers, events. Empty on a repeat: may be merged.")
+
+
+class GroupInfo(BaseModel):
+    cluster_id: str | None = None
+    cluster_size: int = 0
+    distinct_customers: int = 0
+    alert: GroupAlert | None = None
+
+
+class CoordinatedInfo(BaseModel):
+    """Near-identical texts from other customers (a copy-paste campaign)."""
+
+    linked: list[str] = []
+    count: int = Field(default=1, description="Complaints in the campaign, this one included.")
+
+
+class SimilarityResult(BaseModel):
+    repeat: RepeatInfo = RepeatInfo()
+    group: GroupInfo = GroupInfo()
+    coordinated: CoordinatedInfo = CoordinatedInfo()
+
+    def flags(self) -> SimilarityFlags:
+        return SimilarityFlags(repeat_count=self.repeat.repeat_count, group_alert=self.group.alert,
+                               group_customers=self.group.distinct_customers)
 
 
 class Reason(BaseModel):
@@ -119,8 +161,9 @@ class Decision(BaseModel):
     clocks: Clocks
     codes: RegulatoryCodes
     signals: list[SignalOut]
-    repeat_count: int
-    group_alert: str | None
+    repeat: RepeatInfo
+    group: GroupInfo
+    coordinated: CoordinatedInfo
     needs_review: bool
     review_reasons: list[str]
     warnings: list[str]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -10,27 +12,58 @@ import numpy as np
 from triage.models import TriageModel
 from triage.policy import Policy, PolicyEngine, load_policy
 from triage.schemas import ComplaintIn, Decision, SimilarityFlags
+from triage.similarity.engine import SimilarityEngine
 
 
 class TriageService:
-    def __init__(self, model: TriageModel, policy: Policy):
+    """Model → similarity → policy. Without a similarity engine every complaint is a first complaint
+    outside any group (what `triage predict` shows); with one, complaints must come in arrival order."""
+
+    def __init__(self, model: TriageModel, policy: Policy, similarity: SimilarityEngine | None = None):
         self.model = model
         self.policy = policy
         self.engine = PolicyEngine(policy)
+        self.similarity = similarity
 
     @classmethod
-    def from_paths(cls, model_dir: str | Path, policy_file: str | Path | None = None) -> TriageService:
-        return cls(TriageModel.load(model_dir), load_policy(policy_file))
+    def from_paths(cls, model_dir: str | Path, policy_file: str | Path | None = None,
+                   with_similarity: bool = False) -> TriageService:
+        model = TriageModel.load(model_dir)
+        policy = load_policy(policy_file)
+        return cls(model, policy, cls.new_similarity(model, policy) if with_similarity else None)
+
+    @staticmethod
+    def new_similarity(model: TriageModel, policy: Policy, index_threshold: int = 20_000) -> SimilarityEngine:
+        dim = model.topics_.n_topic_dims_ + len(model.classes_)
+        engine = SimilarityEngine(policy.similarity, dim, index_threshold=index_threshold, zone=policy.zone)
+        engine.model_version = model.version_
+        return engine
 
     def warm(self) -> None:
         self.model.warm()
 
     def triage(self, complaints: Sequence[ComplaintIn], flags: Sequence[SimilarityFlags | None] | None = None,
                embeddings: np.ndarray | None = None) -> list[Decision]:
-        """Decide a batch: one embedding per complaint, one model call for the batch."""
-        predictions = self.model.predict([c.text for c in complaints], embeddings=embeddings)
-        flags = flags or [None] * len(complaints)
-        return [self.engine.decide(c, p, f) for c, p, f in zip(complaints, predictions, flags, strict=True)]
+        """Decide a batch: one embedding per complaint, one model call for the batch, then similarity and
+        policy one complaint at a time (each sees the ones before it). `flags` override the similarity
+        layer (for tests and `policy diff`)."""
+        predictions, vectors = self.model.predict_with_topics([c.text for c in complaints], embeddings,
+                                                              topics=self.similarity is not None)
+        decisions = []
+        for i, (complaint, prediction) in enumerate(zip(complaints, predictions, strict=True)):
+            received = complaint.received_at or datetime.now(self.policy.zone)
+            if received.tzinfo is None:  # a naive time is local time at the bank
+                received = received.replace(tzinfo=self.policy.zone)
+            override = flags[i] if flags else None
+            similarity = None
+            if self.similarity is not None and override is None:
+                assert vectors is not None
+                similarity = self.similarity.observe(
+                    complaint.complaint_id or f"anonymous-{uuid.uuid4().hex[:12]}", complaint.customer_id,
+                    received, prediction.masked_text, prediction.category, vectors[i],
+                    channel=complaint.channel, product=complaint.product)
+            decisions.append(self.engine.decide(complaint, prediction, override, received, similarity))
+        return decisions
 
     def triage_one(self, complaint: ComplaintIn, flags: SimilarityFlags | None = None) -> Decision:
         return self.triage([complaint], [flags])[0]

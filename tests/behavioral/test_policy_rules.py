@@ -347,7 +347,7 @@ def test_third_complaint_brings_in_a_supervisor_and_a_named_follow_up():
     decision = decide(NEUTRAL, "定价收费", flags=SimilarityFlags(repeat_count=3))
     assert targets(decision) == ["投诉处理主管", "专人跟进至办结"]
     assert all("第 3 次" in e.reason for e in decision.escalations)
-    assert decision.repeat_count == 3
+    assert decision.repeat.repeat_count == 3
 
 
 def test_third_contract_complaint_also_brings_in_the_legal_adviser():
@@ -374,7 +374,7 @@ def test_emerging_group_brings_in_the_task_force_and_spokesperson():
     assert "总行消费者权益保护部" not in got
     assert "应急处置小组" in got  # R-GROUP made it red
     assert decision.tier.label == "red"
-    assert decision.group_alert == "emerging"
+    assert decision.group.alert == "emerging"
 
 
 @pytest.mark.parametrize("flags", [SimilarityFlags(group_alert="emerging", group_customers=20),
@@ -515,7 +515,7 @@ def test_decision_records_its_versions_and_inputs():
     assert decision.received_at == RECEIVED
     assert decision.category == "资金安全" and decision.category_confidence == 0.9
     assert decision.masked_text == "我的信用卡被盗刷了5万元"
-    assert decision.repeat_count == 2 and decision.group_alert is None
+    assert decision.repeat.repeat_count == 2 and decision.group.alert is None
     assert decision.warnings == []
     for signal in decision.signals:
         assert decision.masked_text[signal.start:signal.end] == signal.evidence

@@ -12,7 +12,7 @@ import warnings
 from importlib import metadata
 from pathlib import Path
 
-FORMAT_VERSION = 2  # 2: one shared featuriser (ComplaintFeatures) for both heads
+FORMAT_VERSION = 3  # 2: one shared featuriser for both heads; 3: topic vectors for the similarity layer
 MODEL_FILE = "model.joblib"
 META_FILE = "meta.json"
 # Packages whose version changes what a pickled pipeline means.

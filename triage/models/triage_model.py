@@ -27,6 +27,7 @@ from triage.models.persistence import MODEL_FILE, ModelVersionError, check_versi
 from triage.models.pipeline import as_frame, build_classifier, build_features, build_text_classifier
 from triage.models.thresholds import below_threshold, choose_thresholds
 from triage.schemas import LabelProbability, Prediction
+from triage.similarity.encoder import TopicEncoder
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
 EMBED_BATCH = 256
@@ -52,7 +53,8 @@ class TriageModel(BaseEstimator):
 
     Parameters are stored unchanged (scikit-learn convention); the estimators are built in `fit`.
     `feature_params` are keyword arguments of `build_features` (shared by both heads, so a complaint
-    is featurised once); `category_params` / `tier_params` those of `build_classifier`.
+    is featurised once); `category_params` / `tier_params` those of `build_classifier`; `topic_params`
+    those of the `TopicEncoder` that gives the similarity layer its vectors.
     """
 
     def __init__(
@@ -61,6 +63,7 @@ class TriageModel(BaseEstimator):
         feature_params: dict | None = None,
         category_params: dict | None = None,
         tier_params: dict | None = None,
+        topic_params: dict | None = None,
         target_precision: float = 0.9,
         cv: int = 5,
         random_state: int = 0,
@@ -69,6 +72,7 @@ class TriageModel(BaseEstimator):
         self.feature_params = feature_params
         self.category_params = category_params
         self.tier_params = tier_params
+        self.topic_params = topic_params
         self.target_precision = target_precision
         self.cv = cv
         self.random_state = random_state
@@ -145,6 +149,10 @@ class TriageModel(BaseEstimator):
             self.metrics_["tier_cv"] = classification_report(tier_oof, t, self.tiers_)
             progress("tier: final fit", 2, 2)
 
+        progress("topic vectors", 0, 1)
+        self.topics_ = TopicEncoder(**(self.topic_params or {})).fit(clean)
+        progress("topic vectors", 1, 1)
+
         self._compiled: tuple | None = None
         self.data_hash_ = data_hash(clean, list(y), list(tiers) if tiers is not None else None)
         self.n_train_ = len(clean)
@@ -178,12 +186,19 @@ class TriageModel(BaseEstimator):
         return compiled
 
     def predict(self, texts: Sequence[str], embeddings: np.ndarray | None = None) -> list[Prediction]:
+        return self.predict_with_topics(texts, embeddings, topics=False)[0]
+
+    def predict_with_topics(self, texts: Sequence[str], embeddings: np.ndarray | None = None,
+                            topics: bool = True) -> tuple[list[Prediction], np.ndarray | None]:
+        """Predictions, and the topic vectors the similarity layer compares (one text pass for both)."""
         if len(texts) == 0:
-            return []
+            return [], np.zeros((0, 0), dtype=np.float32) if topics else None
         prepared = self.prepare(texts)
         category, tier = self.predict_proba(prepared, embeddings)
-        return [self._prediction(p, category[i], None if tier is None else tier[i])
-                for i, p in enumerate(prepared)]
+        predictions = [self._prediction(p, category[i], None if tier is None else tier[i])
+                       for i, p in enumerate(prepared)]
+        vectors = self.topics_.transform([p.text for p in prepared], category) if topics else None
+        return predictions, vectors
 
     def review_reasons(self, prepared: PreparedText, category: np.ndarray) -> list[str]:
         """Why a person should look at this prediction (empty: the model may be trusted)."""
@@ -267,7 +282,7 @@ class TriageModel(BaseEstimator):
             "target_precision": self.target_precision,
             "thresholds": self.thresholds_,
             "params": {"features": self.feature_params, "category": self.category_params,
-                       "tier": self.tier_params, "cv": self.cv},
+                       "tier": self.tier_params, "topics": self.topic_params, "cv": self.cv},
             "metrics": self.metrics_,
         })
         return directory

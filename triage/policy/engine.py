@@ -13,11 +13,14 @@ from triage.schemas import (
     ComplaintIn,
     Decision,
     Escalation,
+    GroupInfo,
     Prediction,
     Reason,
     RegulatoryCodes,
+    RepeatInfo,
     SignalOut,
     SimilarityFlags,
+    SimilarityResult,
     TierDecision,
 )
 
@@ -85,10 +88,17 @@ class PolicyEngine:
         return evidence
 
     # ---- the decision ------------------------------------------------------------------------------
-    def decide(self, complaint: ComplaintIn, prediction: Prediction,
-               flags: SimilarityFlags | None = None, received_at: datetime | None = None) -> Decision:
+    def decide(self, complaint: ComplaintIn, prediction: Prediction, flags: SimilarityFlags | None = None,
+               received_at: datetime | None = None, similarity: SimilarityResult | None = None) -> Decision:
+        """`similarity` is what the similarity layer found; `flags` alone will do where only the
+        policy's inputs matter (tests, `policy diff`)."""
         policy = self.policy
-        flags = flags or SimilarityFlags()
+        if similarity is None:
+            flags = flags or SimilarityFlags()
+            similarity = SimilarityResult(
+                repeat=RepeatInfo(is_repeat=flags.repeat_count > 1, repeat_count=flags.repeat_count),
+                group=GroupInfo(distinct_customers=flags.group_customers, alert=flags.group_alert))
+        flags = flags or similarity.flags()
         received = received_at or complaint.received_at or datetime.now(policy.zone)
         if received.tzinfo is None:  # a naive time is local time at the bank
             received = received.replace(tzinfo=policy.zone)
@@ -170,8 +180,9 @@ class PolicyEngine:
                                   cause=CodeOut(**cause_code.model_dump())),
             signals=[SignalOut(kind=s.kind, evidence=s.evidence, start=s.start, end=s.end, value=s.value)
                      for s in signals],
-            repeat_count=flags.repeat_count,
-            group_alert=flags.group_alert,
+            repeat=similarity.repeat,
+            group=similarity.group,
+            coordinated=similarity.coordinated,
             needs_review=bool(review),
             review_reasons=review,
             warnings=calendar.warnings(),

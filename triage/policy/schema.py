@@ -104,6 +104,65 @@ class Escalation(_Strict):
     major_group_target: str = "总行消费者权益保护部"
 
 
+class RepeatDetection(_Strict):
+    """Same customer, same matter. Score = weights · (cosine of topic vectors, rapidfuzz token-set
+    similarity of the texts, category agreement); an earlier complaint scoring at least `threshold`
+    is related."""
+
+    window_days: int = Field(ge=1, default=180)
+    cosine_weight: float = Field(ge=0, default=1.0)
+    text_weight: float = Field(ge=0, default=0.3)
+    category_weight: float = Field(ge=0, default=0.1)
+    threshold: float = Field(gt=0, default=0.40)
+
+
+class CoordinatedDetection(_Strict):
+    """Near-identical texts from different customers (copy-paste campaigns)."""
+
+    min_cosine: float = Field(ge=0, le=1, default=0.85)  # candidate pairs: topic vectors this close
+    min_text_similarity: float = Field(ge=0, le=100, default=90)  # rapidfuzz ratio of the texts
+
+
+class GroupDetection(_Strict):
+    """Online clustering of recent complaints of all customers, and the group-complaint alert.
+
+    A complaint joins the cluster with the highest average similarity to its members (at least
+    `join_similarity`; `pair_similarity` to join a cluster of one), or opens one. Clusters whose
+    average similarity reaches `merge_similarity` merge, keeping the older id. The alert fires on a
+    spike: at least `emerging_customers` distinct customers (this one included) within
+    `spike_hours` sent complaints with similarity ≥ `spike_similarity` to this one, at a rate at least
+    `growth_ratio` times the rate of such complaints earlier in the window. The clusters of the spike
+    merge into one, which carries the alert; `major` at `major_customers` distinct customers.
+    """
+
+    window_days: int = Field(ge=1, default=14)
+    neighbours: int = Field(ge=4, le=1024, default=64)
+    pair_similarity: float = Field(ge=0, le=1, default=0.55)
+    join_similarity: float = Field(ge=0, le=1, default=0.35)
+    merge_similarity: float = Field(ge=0, le=1, default=0.4)
+    spike_similarity: float = Field(ge=0, le=1, default=0.35)
+    spike_hours: float = Field(gt=0, default=48)
+    growth_ratio: float = Field(ge=1, default=3)
+    emerging_customers: int = Field(ge=2, default=5)
+    major_customers: int = Field(ge=2, default=20)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> GroupDetection:
+        if self.major_customers < self.emerging_customers:
+            raise ValueError(f"major_customers ({self.major_customers}) is below emerging_customers "
+                             f"({self.emerging_customers})")
+        if self.spike_hours >= self.window_days * 24:
+            raise ValueError(f"spike_hours ({self.spike_hours}) must be shorter than the window "
+                             f"({self.window_days} days)")
+        return self
+
+
+class Similarity(_Strict):
+    repeat: RepeatDetection = RepeatDetection()
+    coordinated: CoordinatedDetection = CoordinatedDetection()
+    groups: GroupDetection = GroupDetection()
+
+
 class Review(_Strict):
     red_min_tier_confidence: float = Field(ge=0, le=1, default=0.5)
     # A signal firing outside these categories contradicts the model's category: a person looks.
@@ -159,6 +218,7 @@ class Policy(_Strict):
     approval: list[ApprovalLevel]
     escalation: Escalation = Escalation()
     review: Review = Review()
+    similarity: Similarity = Similarity()
     rules: list[TierRule] = []
 
     @field_validator("timezone")

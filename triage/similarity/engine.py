@@ -1,0 +1,117 @@
+"""SimilarityEngine: repeat, copy-paste and group detection for one complaint at a time, in arrival order.
+
+It holds the recent past in memory (the repeat window per customer, the group window for everyone) and
+can save it to a directory and load it back, so a service restart keeps its memory.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from datetime import UTC, datetime, tzinfo
+from pathlib import Path
+
+import joblib
+import numpy as np
+
+from triage.features.tokenizer import tokenize
+from triage.policy.schema import Similarity
+from triage.schemas import SimilarityResult
+from triage.similarity.groups import GroupDetector, Member
+from triage.similarity.repeat import RepeatDetector
+
+STATE_FORMAT = 1
+STATE_FILE = "similarity.joblib"
+INDEX_DIR = "index"
+TEXT_KEPT = 1000  # characters kept per complaint for the copy-paste comparison
+
+
+class SimilarityStateError(RuntimeError):
+    """A saved similarity state can't be used with this model or policy."""
+
+
+class SimilarityEngine:
+    def __init__(self, config: Similarity, dim: int, index_threshold: int = 20_000, zone: tzinfo = UTC):
+        self.config = config
+        self.dim = dim
+        self.repeats = RepeatDetector(config.repeat)
+        self.groups = GroupDetector(config.groups, dim, index_threshold=index_threshold, zone=zone)
+        self._next_key = 0
+        self.model_version: str | None = None  # the model whose topic vectors are in the window
+
+    def observe(self, complaint_id: str, customer_id: str | None, received_at: datetime, text: str,
+                category: str, vector: np.ndarray, channel: str | None = None,
+                product: str | None = None) -> SimilarityResult:
+        """Everything the similarity layer finds about one complaint; it is remembered afterwards.
+
+        `text` is the normalised, masked text; `vector` the model's topic vector for it.
+        """
+        if received_at.tzinfo is None:
+            raise ValueError("received_at must carry a time zone")
+        if vector.shape != (self.dim,):
+            raise ValueError(f"topic vector of shape {vector.shape}, this engine holds {self.dim}-d vectors")
+        at = received_at.timestamp()
+        words = tuple(tokenize(text))
+        repeat = self.repeats.observe(complaint_id, customer_id, received_at, at, text, " ".join(words),
+                                      category, vector)
+        self.groups.expire(at)
+        self._next_key += 1
+        member = Member(key=self._next_key, complaint_id=complaint_id,
+                        customer=customer_id or f"anonymous:{complaint_id}", at=at, channel=channel,
+                        product=product, vector=vector.astype(np.float16), words=words, text=text[:TEXT_KEPT])
+        neighbours = self.groups.neighbours(vector, at)
+        coordinated = self.groups.coordinated(member, neighbours, self.config.coordinated)
+        group = self.groups.add(member, neighbours)
+        return SimilarityResult(repeat=repeat, group=group, coordinated=coordinated)
+
+    def clusters(self, min_size: int = 2) -> list[dict]:
+        return self.groups.active(min_size)
+
+    def alert_history(self) -> list[dict]:
+        return self.groups.alert_history()
+
+    # ---- persistence -------------------------------------------------------------------------------
+    def save(self, directory: str | os.PathLike[str]) -> Path:
+        """Write the state atomically: a crash mid-save leaves the previous state in place."""
+        directory = Path(directory)
+        directory.parent.mkdir(parents=True, exist_ok=True)
+        self.groups.flush()
+        staging = Path(tempfile.mkdtemp(prefix=".similarity-", dir=directory.parent))
+        try:
+            self.groups.index.save(staging / INDEX_DIR)
+            index, self.groups.index = self.groups.index, None  # type: ignore[assignment]
+            try:
+                joblib.dump({"format": STATE_FORMAT, "engine": self}, staging / STATE_FILE, compress=0)
+            finally:
+                self.groups.index = index
+            if directory.exists():
+                old = directory.with_name(directory.name + ".old")
+                shutil.rmtree(old, ignore_errors=True)
+                directory.rename(old)
+                staging.rename(directory)
+                shutil.rmtree(old, ignore_errors=True)
+            else:
+                staging.rename(directory)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        return directory
+
+    @classmethod
+    def load(cls, directory: str | os.PathLike[str], config: Similarity | None = None) -> SimilarityEngine:
+        """Load a saved state (a trusted file: it is a pickle). `config` replaces the saved thresholds."""
+        from triage.similarity.index import load_index
+
+        directory = Path(directory)
+        state = joblib.load(directory / STATE_FILE)
+        if state.get("format") != STATE_FORMAT:
+            raise SimilarityStateError(f"{directory}: state format {state.get('format')!r}, "
+                                       f"this code reads {STATE_FORMAT}")
+        engine: SimilarityEngine = state["engine"]
+        engine.groups.index = load_index(directory / INDEX_DIR)  # type: ignore[assignment]
+        if config is not None:
+            engine.config = config
+            engine.repeats.config = config.repeat
+            engine.groups.config = config.groups
+        return engine
