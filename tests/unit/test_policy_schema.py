@@ -244,6 +244,22 @@ def _repeat_at_one(d):
     d["escalation"]["repeat_supervisor_at"] = 1
 
 
+def _major_below_emerging(d):
+    d["similarity"]["groups"]["major_customers"] = 3
+
+
+def _spike_longer_than_window(d):
+    d["similarity"]["groups"]["spike_hours"] = 14 * 24
+
+
+def _repeat_window_zero(d):
+    d["similarity"]["repeat"]["window_days"] = 0
+
+
+def _unknown_similarity_key(d):
+    d["similarity"]["groups"]["windw_days"] = 7
+
+
 BROKEN = [
     pytest.param(_missing_tier, ["tiers", "missing tier", "green"], id="missing_tier_green"),
     pytest.param(_negative_respond, ["tiers.yellow.respond_working_days", "greater than or equal to 0"],
@@ -281,6 +297,14 @@ BROKEN = [
                  id="review_threshold_above_one"),
     pytest.param(_category_without_cause, ["categories.其他.cause", "Field required"], id="category_without_cause"),
     pytest.param(_repeat_at_one, ["escalation.repeat_supervisor_at"], id="repeat_supervisor_at_one"),
+    pytest.param(_major_below_emerging, ["similarity.groups", "major_customers (3) is below emerging_customers (5)"],
+                 id="major_below_emerging"),
+    pytest.param(_spike_longer_than_window, ["similarity.groups", "spike_hours (336.0) must be shorter"],
+                 id="spike_longer_than_window"),
+    pytest.param(_repeat_window_zero, ["similarity.repeat.window_days", "greater than or equal to 1"],
+                 id="repeat_window_zero"),
+    pytest.param(_unknown_similarity_key, ["similarity.groups.windw_days", "Extra inputs are not permitted"],
+                 id="unknown_similarity_key"),
 ]
 
 

@@ -120,7 +120,7 @@ class CoordinatedDetection(_Strict):
     """Near-identical texts from different customers (copy-paste campaigns)."""
 
     min_cosine: float = Field(ge=0, le=1, default=0.85)  # candidate pairs: topic vectors this close
-    min_text_similarity: float = Field(ge=0, le=100, default=90)  # rapidfuzz ratio of the texts
+    min_text_similarity: float = Field(ge=0, le=100, default=90)  # rapidfuzz ratio of their jieba words
 
 
 class GroupDetection(_Strict):

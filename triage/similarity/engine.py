@@ -24,7 +24,7 @@ from triage.similarity.repeat import RepeatDetector
 STATE_FORMAT = 1
 STATE_FILE = "similarity.joblib"
 INDEX_DIR = "index"
-TEXT_KEPT = 1000  # characters kept per complaint for the copy-paste comparison
+WORDS_KEPT = 600  # characters of joined words kept per complaint in the group window (labels, copy-paste)
 
 
 class SimilarityStateError(RuntimeError):
@@ -52,14 +52,14 @@ class SimilarityEngine:
         if vector.shape != (self.dim,):
             raise ValueError(f"topic vector of shape {vector.shape}, this engine holds {self.dim}-d vectors")
         at = received_at.timestamp()
-        words = tuple(tokenize(text))
-        repeat = self.repeats.observe(complaint_id, customer_id, received_at, at, text, " ".join(words),
+        words = " ".join(tokenize(text))
+        repeat = self.repeats.observe(complaint_id, customer_id, received_at, at, text, words,
                                       category, vector)
         self.groups.expire(at)
         self._next_key += 1
         member = Member(key=self._next_key, complaint_id=complaint_id,
                         customer=customer_id or f"anonymous:{complaint_id}", at=at, channel=channel,
-                        product=product, vector=vector.astype(np.float16), words=words, text=text[:TEXT_KEPT])
+                        product=product, vector=vector.astype(np.float16), words=words[:WORDS_KEPT])
         neighbours = self.groups.neighbours(vector, at)
         coordinated = self.groups.coordinated(member, neighbours, self.config.coordinated)
         group = self.groups.add(member, neighbours)

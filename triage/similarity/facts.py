@@ -71,6 +71,31 @@ def _squash(text: str) -> str:
     return re.sub(r"\s+", "", text)
 
 
+_NUMBERS = re.compile(r"\d+")
+_MONTH_WORDS = {"这个月": "本月", "本月": "本月", "上个月": "上月", "上月": "上月"}
+
+
+def _canonical_date(spelling: str) -> str:
+    """One spelling per date: 6月10日 / 6月10号 / 6.10 → 6-10; 2024年6月10日 / 2024-06-10 → 2024-6-10;
+    本月20日 / 这个月20号 → 本月20; 星期三 / 周三 → 周三 (这周三 keeps its 这)."""
+    text = _squash(spelling)
+    if "周" in text or "星期" in text:
+        return text.replace("星期", "周").replace("本周", "这周").replace("周天", "周日")
+    numbers = [str(int(n)) for n in _NUMBERS.findall(text)]
+    if "月" in text or "-" in text or "/" in text or "." in text:
+        return "-".join(numbers)
+    prefix = next((v for k, v in _MONTH_WORDS.items() if text.startswith(k)), "")
+    return prefix + numbers[0]
+
+
+def _date_known(date: str, known: frozenset[str]) -> bool:
+    """A date with a year is known when the same month and day were mentioned without one, and back."""
+    if date in known:
+        return True
+    month_day = "-".join(date.split("-")[-2:]) if date.count("-") >= 1 else None
+    return month_day is not None and any("-".join(k.split("-")[-2:]) == month_day for k in known if "-" in k)
+
+
 def extract_facts(text: str) -> Facts:
     """The facts of one normalised, masked complaint text."""
     text = _MASK.sub(" ", text)
@@ -91,7 +116,8 @@ def new_facts(current: Facts, earlier: Facts) -> list[str]:
     """What `current` says that `earlier` (the union of the matter's earlier complaints) did not."""
     found = [f"金额 {a:,.0f} 元" if a == int(a) else f"金额 {a:,.2f} 元"
              for a in sorted(current.amounts) if not _amount_known(a, earlier.amounts)]
-    found += [f"日期 {d}" for d in sorted(current.dates - earlier.dates)]
+    known_dates = frozenset(_canonical_date(d) for d in earlier.dates)
+    found += [f"日期 {d}" for d in sorted(current.dates) if not _date_known(_canonical_date(d), known_dates)]
     found += [f"编号 {i}" for i in sorted(current.identifiers - earlier.identifiers)]
     found += [f"事件 {e}" for e in sorted(current.events - earlier.events)]
     return found

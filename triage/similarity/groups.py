@@ -58,23 +58,19 @@ class Member:
     channel: str | None
     product: str | None
     vector: np.ndarray  # float16: what is added to and later subtracted from the cluster's sum
-    words: tuple[str, ...]
-    text: str
+    words: str  # jieba words of the masked text, space-joined: labels and the copy-paste comparison
     cluster: int = -1
     campaign: int | None = None  # key of the first complaint of a copy-paste campaign it belongs to
 
 
-@dataclass
+@dataclass(slots=True)
 class Cluster:
     number: int
     first_seen: float
     last_seen: float
     members: set[int] = field(default_factory=set)
-    total: np.ndarray | None = None  # float64 sum of member vectors: average linkage in one dot product
+    total: np.ndarray | None = None  # float32 sum of member vectors: average linkage in one dot product
     customers: Counter[str] = field(default_factory=Counter)
-    channels: Counter[str] = field(default_factory=Counter)
-    products: Counter[str] = field(default_factory=Counter)
-    terms: Counter[str] = field(default_factory=Counter)
     ever: list[str] = field(default_factory=list)  # complaint ids of every member, expired ones too
     alert: GroupAlert | None = None
     first_alert_at: float | None = None
@@ -82,6 +78,8 @@ class Cluster:
     representative: str | None = None  # the member that was most similar to the cluster when it joined
     representative_score: float = -math.inf
     peak_customers: int = 0
+    label: list[str] = field(default_factory=list)  # cached c-TF-IDF keywords (see GroupDetector.refresh_label)
+    labelled_size: int = 0
 
     @property
     def id(self) -> str:
@@ -103,7 +101,7 @@ class GroupDetector:
         # Clusters that ever alerted: None while alive (summarised on demand), the last summary once expired.
         self.alerted: dict[int, dict | None] = {}
         self.window_terms: Counter[str] = Counter()
-        self.campaigns: Counter[int] = Counter()  # campaign → members in the window
+        self.campaigns: dict[int, set[int]] = {}  # campaign → keys of its members in the window
         self._expiry: deque[tuple[float, int]] = deque()
         self._pending_removal: list[int] = []
         self._next_cluster = 1
@@ -118,7 +116,9 @@ class GroupDetector:
         """The most similar complaints still in the window, most similar first."""
         if not len(self.index):
             return []
-        k = min(self.config.neighbours, len(self.index))
+        # Expired entries wait in the index for a batched removal: ask for that many more, so they can't
+        # crowd live neighbours out of the top k.
+        k = min(self.config.neighbours + len(self._pending_removal), len(self.index))
         scores, keys = self.index.search(vector[None, :], k)
         horizon = at - self.window_seconds
         found = []
@@ -139,7 +139,7 @@ class GroupDetector:
             self._leave(member)
             self._pending_removal.append(key)
             if member.campaign is not None:
-                _discount(self.campaigns, [member.campaign])
+                self._campaign_leave(member)
         if len(self._pending_removal) >= REMOVAL_BATCH:
             self.flush()
 
@@ -154,10 +154,7 @@ class GroupDetector:
         assert cluster.total is not None
         cluster.total -= member.vector
         _discount(cluster.customers, [member.customer])
-        _discount(cluster.terms, member.words)
-        _discount(cluster.channels, [member.channel] if member.channel else [])
-        _discount(cluster.products, [member.product] if member.product else [])
-        _discount(self.window_terms, member.words)
+        _discount(self.window_terms, set(member.words.split()))
         if not cluster.members:
             if cluster.number in self.alerted:
                 self.alerted[cluster.number] = self.summary(cluster)
@@ -169,22 +166,34 @@ class GroupDetector:
         """Link near-identical texts from other customers; call before `add`."""
         linked = [n for n, score in neighbours
                   if score >= config.min_cosine and n.customer != member.customer
-                  and fuzz.ratio(member.text, n.text) >= config.min_text_similarity]
+                  and fuzz.ratio(member.words, n.words) >= config.min_text_similarity]
         if not linked:
             return CoordinatedInfo()
-        campaign = next((n.campaign for n in linked if n.campaign is not None), linked[0].key)
-        for n in linked:
-            if n.campaign is None:
-                n.campaign = campaign
-                self.campaigns[campaign] += 1
-        member.campaign = campaign
-        self.campaigns[campaign] += 1
-        return CoordinatedInfo(linked=[n.complaint_id for n in linked], count=self.campaigns[campaign])
+        # One campaign: the oldest one linked; campaigns this complaint bridges join it.
+        existing = sorted({n.campaign for n in linked if n.campaign is not None})
+        campaign = existing[0] if existing else min(n.key for n in linked)
+        keys = self.campaigns.setdefault(campaign, set())
+        for other in existing[1:]:
+            for key in self.campaigns.pop(other):
+                self.members[key].campaign = campaign
+                keys.add(key)
+        for n in [*linked, member]:
+            n.campaign = campaign
+            keys.add(n.key)
+        return CoordinatedInfo(linked=[n.complaint_id for n in linked], count=len(keys))
+
+    def _campaign_leave(self, member: Member) -> None:
+        assert member.campaign is not None
+        keys = self.campaigns.get(member.campaign)
+        if keys is not None:
+            keys.discard(member.key)
+            if not keys:
+                del self.campaigns[member.campaign]
 
     # ---- adding a complaint ------------------------------------------------------------------------
     def add(self, member: Member, neighbours: list[tuple[Member, float]]) -> GroupInfo:
         config = self.config
-        vector = member.vector.astype(np.float64)
+        vector = member.vector.astype(np.float32)
         # Candidate clusters: those of the neighbours. Average linkage decides which one, if any.
         candidates = {n.cluster for n, _ in neighbours}
         best, best_score = None, -math.inf
@@ -225,21 +234,16 @@ class GroupDetector:
         self.index.add([member.key], member.vector.astype(np.float32)[None, :])
         self._expiry.append((member.at, member.key))
         cluster.members.add(member.key)
-        vector = member.vector.astype(np.float64)
+        vector = member.vector.astype(np.float32)
         cluster.total = vector.copy() if cluster.total is None else cluster.total + vector
         cluster.customers[member.customer] += 1
         cluster.peak_customers = max(cluster.peak_customers, len(cluster.customers))
-        cluster.terms.update(member.words)
-        if member.channel:
-            cluster.channels[member.channel] += 1
-        if member.product:
-            cluster.products[member.product] += 1
         cluster.ever.append(member.complaint_id)
         cluster.first_seen = min(cluster.first_seen, member.at)
         cluster.last_seen = max(cluster.last_seen, member.at)
         if cluster.representative is None or score > cluster.representative_score:
             cluster.representative, cluster.representative_score = member.complaint_id, score
-        self.window_terms.update(member.words)
+        self.window_terms.update(set(member.words.split()))
 
     def _merge(self, a: Cluster, b: Cluster) -> Cluster:
         keep, gone = (a, b) if a.number < b.number else (b, a)
@@ -250,9 +254,6 @@ class GroupDetector:
         keep.total = keep.total + gone.total
         keep.customers += gone.customers
         keep.peak_customers = max(keep.peak_customers, gone.peak_customers, len(keep.customers))
-        keep.channels += gone.channels
-        keep.products += gone.products
-        keep.terms += gone.terms
         keep.ever += gone.ever
         keep.first_seen = min(keep.first_seen, gone.first_seen)
         keep.last_seen = max(keep.last_seen, gone.last_seen)
@@ -298,16 +299,28 @@ class GroupDetector:
         if len(cluster.customers) >= self.config.major_customers:
             cluster.alert = "major"
         self.alerted[cluster.number] = None
+        self.refresh_label(cluster)  # so the alert keeps its words after its members expire
 
     # ---- reading ---------------------------------------------------------------------------------
+    def refresh_label(self, cluster: Cluster) -> list[str]:
+        """The cluster's keywords, recomputed when it has grown by 10 % (or 10 members) since the last time:
+        c-TF-IDF reads every member's words, too much to redo for each complaint joining a large cluster."""
+        size = len(cluster.members)
+        if size and (not cluster.label or size - cluster.labelled_size >= max(10, cluster.labelled_size // 10)
+                     or size < cluster.labelled_size):
+            cluster.label, cluster.labelled_size = self.label(cluster), size
+        return cluster.label
+
     def label(self, cluster: Cluster, top: int = 5) -> list[str]:
         """Top words by class-based TF-IDF (BERTopic's c-TF-IDF): frequent in this cluster, rare elsewhere."""
-        total = sum(cluster.terms.values())
+        terms = Counter(word for key in cluster.members for word in self.members[key].words.split())
+        total = sum(terms.values())
         if not total:
             return []
-        average_words = sum(self.window_terms.values()) / max(len(self.clusters), 1)
-        weights = {term: (count / total) * math.log(1 + average_words / max(self.window_terms[term], 1))
-                   for term, count in cluster.terms.items() if count > 0}
+        # Document frequencies over the window stand in for BERTopic's term frequency across classes.
+        average = sum(self.window_terms.values()) / max(len(self.clusters), 1)
+        weights = {term: (count / total) * math.log(1 + average / max(self.window_terms[term], 1))
+                   for term, count in terms.items()}
         return [term for term, _ in sorted(weights.items(), key=lambda kv: (-kv[1], kv[0]))[:top]]
 
     def summary(self, cluster: Cluster) -> dict:
@@ -316,15 +329,18 @@ class GroupDetector:
         recent = sum(1 for key in cluster.members if now - self.members[key].at <= spike_seconds)
         older = len(cluster.members) - recent
         baseline = max(older, 1) / (self.config.window_days * 24 - self.config.spike_hours)
+        members = [self.members[key] for key in cluster.members]
+        channels = Counter(m.channel for m in members if m.channel)
+        products = Counter(m.product for m in members if m.product)
         return {
             "cluster_id": cluster.id,
-            "label": self.label(cluster),
+            "label": self.refresh_label(cluster),
             "size": len(cluster.members),  # in the window now
             "distinct_customers": len(cluster.customers),
             "peak_distinct_customers": cluster.peak_customers,
             "total_members": len(cluster.ever),  # expired members included
-            "channels": dict(cluster.channels.most_common()),
-            "products": dict(cluster.products.most_common()),
+            "channels": dict(channels.most_common()),
+            "products": dict(products.most_common()),
             "first_seen": _iso(cluster.first_seen, self.zone),
             "last_seen": _iso(cluster.last_seen, self.zone),
             "growth": round((recent / self.config.spike_hours) / baseline, 2),

@@ -1,0 +1,562 @@
+"""SimilarityEngine: repeat complaints (one customer, one matter), copy-paste campaigns (near-identical texts
+from different customers) and group complaints (a burst of customers on one topic), one complaint at a time.
+
+No model: topic vectors are made by hand in 16 dimensions. A matter or a topic is a direction (a basis
+vector, so two topics are exactly orthogonal); its complaints are that direction plus a little seeded noise.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import joblib
+import numpy as np
+import pytest
+from pydantic import ValidationError
+
+from triage.features.prepare import prepare_text
+from triage.policy.schema import CoordinatedDetection, GroupDetection, RepeatDetection, Similarity
+from triage.schemas import SimilarityResult
+from triage.similarity.engine import STATE_FILE, SimilarityEngine, SimilarityStateError
+
+DIM = 16
+T0 = datetime(2024, 6, 3, 9, 0, tzinfo=UTC)
+CATEGORY = "信用卡"
+
+
+def axis(i: int) -> np.ndarray:
+    v = np.zeros(DIM, np.float32)
+    v[i] = 1.0
+    return v
+
+
+def unit(v: np.ndarray) -> np.ndarray:
+    return (v / np.linalg.norm(v)).astype(np.float32)
+
+
+def near(direction: np.ndarray, rng: np.random.Generator, noise: float = 0.05) -> np.ndarray:
+    """`direction` plus a little noise: cosine to it about 0.99."""
+    return unit(direction + noise * rng.standard_normal(DIM).astype(np.float32))
+
+
+def text(raw: str) -> str:
+    return prepare_text(raw).text
+
+
+def engine(**groups) -> SimilarityEngine:
+    config = Similarity(groups=GroupDetection(**groups)) if groups else Similarity()
+    return SimilarityEngine(config, DIM)
+
+
+class Feed:
+    """Complaints for one engine, with sensible defaults: one line per complaint in the tests."""
+
+    def __init__(self, target: SimilarityEngine, seed: int = 0):
+        self.engine = target
+        self.rng = np.random.default_rng(seed)
+        self.count = 0
+
+    def __call__(self, customer: str | None, at: datetime | timedelta, direction: np.ndarray,
+                 raw: str | None = None, category: str = CATEGORY, complaint_id: str | None = None,
+                 exact: bool = False) -> SimilarityResult:
+        self.count += 1
+        complaint_id = complaint_id or f"C{self.count:03d}"
+        at = T0 + at if isinstance(at, timedelta) else at
+        raw = raw or f"第{self.count}份投诉：信用卡年费被乱收，客服一直推脱，要求退还"
+        vector = direction if exact else near(direction, self.rng)
+        return self.engine.observe(complaint_id, customer, at, text(raw), category, vector)
+
+
+def hours(n: float) -> timedelta:
+    return timedelta(hours=n)
+
+
+def days(n: float) -> timedelta:
+    return timedelta(days=n)
+
+
+# --- repeat complaints ----------------------------------------------------------------------------------
+
+FIRST = "信用卡被多扣了3,150元年费，要求退还"
+SECOND = "上周反映过信用卡多扣3150元年费的问题，至今没人回复"
+THIRD_SAME = "第三次投诉：信用卡多扣3150元年费的事还没处理，要求退还"
+THIRD_NEW = "信用卡多扣3150元年费的事还没处理，本月又多扣了2,000元，要求退还"
+
+
+@pytest.mark.parametrize(("third", "facts"), [
+    pytest.param(THIRD_SAME, [], id="no_new_facts"),
+    pytest.param(THIRD_NEW, ["金额 2,000 元"], id="new_amount"),
+])
+def test_a_series_on_one_matter_counts_up(third, facts):
+    feed = Feed(engine())
+    a = axis(0)
+    first = feed("U1", hours(0), a, FIRST, complaint_id="A1")
+    second = feed("U1", days(3), a, SECOND, complaint_id="A2")
+    last = feed("U1", days(10), a, third, complaint_id="A3")
+
+    assert (first.repeat.is_repeat, second.repeat.is_repeat, last.repeat.is_repeat) == (False, True, True)
+    assert [r.repeat.repeat_count for r in (first, second, last)] == [1, 2, 3]
+    assert [r.repeat.matter_id for r in (first, second, last)] == ["A1", "A1", "A1"]
+    assert first.repeat.related == [] and first.repeat.new_facts == []
+    assert [r.complaint_id for r in second.repeat.related] == ["A1"]
+    assert second.repeat.related[0].received_at == T0
+    assert second.repeat.new_facts == []  # new wording, same amount
+    assert sorted(r.complaint_id for r in last.repeat.related) == ["A1", "A2"]
+    scores = [r.score for r in last.repeat.related]
+    assert scores == sorted(scores, reverse=True) and all(s >= 0.4 for s in scores)  # best first, above threshold
+    assert last.repeat.new_facts == facts
+
+
+def test_same_customer_on_an_unrelated_matter_is_not_a_repeat():
+    feed = Feed(engine())
+    feed("U1", hours(0), axis(0), FIRST, complaint_id="A1")
+    other = feed("U1", days(1), axis(5), "手机银行登录不了，验证码一直收不到", category="电子银行", complaint_id="B1")
+    assert other.repeat.is_repeat is False
+    assert other.repeat.repeat_count == 1
+    assert other.repeat.matter_id == "B1"  # a matter of its own
+    assert other.repeat.related == []
+    # ... and the customer's two matters are counted apart.
+    again = feed("U1", days(2), axis(0), SECOND, complaint_id="A2")
+    assert (again.repeat.repeat_count, again.repeat.matter_id) == (2, "A1")
+    assert [r.complaint_id for r in again.repeat.related] == ["A1"]
+
+
+def test_another_customer_with_the_same_text_is_not_a_repeat():
+    feed = Feed(engine())
+    v = axis(0)
+    feed("U1", hours(0), v, FIRST, complaint_id="A1", exact=True)
+    other = feed("U2", hours(1), v, FIRST, complaint_id="A2", exact=True)
+    assert other.repeat.is_repeat is False
+    assert other.repeat.repeat_count == 1
+    assert other.repeat.matter_id == "A2"
+    assert other.coordinated.linked == ["A1"]  # a copy-paste, not a repeat
+
+
+@pytest.mark.parametrize(("later", "repeat"), [
+    pytest.param(days(180), True, id="180_days"),
+    pytest.param(days(181), False, id="181_days"),
+])
+def test_repeat_window(later, repeat):
+    feed = Feed(engine())
+    feed("U1", hours(0), axis(0), FIRST, complaint_id="A1")
+    result = feed("U1", later, axis(0), SECOND, complaint_id="A2")
+    assert result.repeat.is_repeat is repeat
+    assert result.repeat.repeat_count == (2 if repeat else 1)
+    assert result.repeat.matter_id == ("A1" if repeat else "A2")
+
+
+def test_repeat_window_follows_the_config():
+    feed = Feed(SimilarityEngine(Similarity(repeat=RepeatDetection(window_days=30)), DIM))
+    feed("U1", hours(0), axis(0), FIRST)
+    assert feed("U1", days(29), axis(0), SECOND).repeat.is_repeat is True
+    assert feed("U1", days(29 + 31), axis(0), SECOND).repeat.is_repeat is False  # both earlier ones expired
+
+
+@pytest.mark.parametrize("customer", [None, ""])
+def test_anonymous_complaints_are_never_repeats(customer):
+    feed = Feed(engine())
+    results = [feed(customer, hours(i), axis(0), FIRST, exact=True) for i in range(3)]
+    for result in results:
+        assert result.repeat.is_repeat is False
+        assert result.repeat.repeat_count == 1
+        assert result.repeat.related == []
+    # Two anonymous complaints are not one customer: no group of one, no campaign within "one customer".
+    assert results[-1].group.distinct_customers == 3
+    assert results[-1].coordinated.count == 3
+
+
+# --- copy-paste campaigns -------------------------------------------------------------------------------
+
+CAMPAIGN = ("本人于2023年在贵行办理的信用卡分期业务，被工作人员误导，实际年化利率远高于宣传，"
+            "要求贵行立即退还多收的利息并道歉")
+
+
+def test_near_identical_texts_from_different_customers_are_linked():
+    feed = Feed(engine())
+    v = axis(2)
+    first = feed("U1", hours(0), v, CAMPAIGN, complaint_id="K1")
+    second = feed("U2", hours(1), v, CAMPAIGN.replace("本人", "我"), complaint_id="K2")  # a tiny edit
+    third = feed("U3", hours(2), v, CAMPAIGN + "！", complaint_id="K3")
+    assert first.coordinated.linked == [] and first.coordinated.count == 1
+    assert second.coordinated.linked == ["K1"] and second.coordinated.count == 2
+    assert sorted(third.coordinated.linked) == ["K1", "K2"]
+    assert third.coordinated.count == 3
+
+
+def test_the_same_customer_twice_is_not_a_campaign():
+    feed = Feed(engine())
+    v = axis(2)
+    feed("U1", hours(0), v, CAMPAIGN, complaint_id="K1")
+    again = feed("U1", hours(1), v, CAMPAIGN, complaint_id="K2")
+    assert again.coordinated.linked == [] and again.coordinated.count == 1
+    assert again.repeat.is_repeat is True  # that is a repeat instead
+
+
+def test_similar_topic_but_different_text_is_not_a_campaign():
+    feed = Feed(engine())
+    v = axis(2)
+    feed("U1", hours(0), v, CAMPAIGN)
+    other = feed("U2", hours(1), v, "信用卡分期的利率和宣传的不一样，希望银行给个说法")
+    assert other.coordinated.linked == []
+
+
+def test_same_text_on_a_distant_topic_vector_is_not_a_campaign():
+    config = Similarity(coordinated=CoordinatedDetection(min_cosine=0.85))
+    feed = Feed(SimilarityEngine(config, DIM))
+    feed("U1", hours(0), axis(2), CAMPAIGN, exact=True)
+    other = feed("U2", hours(1), unit(axis(2) + axis(3)), CAMPAIGN, exact=True)  # cosine 0.71
+    assert other.coordinated.linked == []
+
+
+def test_a_variant_that_bridges_two_campaigns_counts_them_all():
+    feed = Feed(engine())
+    v = axis(2)
+    loud, threat = "强烈投诉！" + CAMPAIGN, CAMPAIGN + "，否则将向监管部门反映"  # 88 apart: two campaigns
+    feed("U1", hours(0), v, loud, complaint_id="K1", exact=True)
+    feed("U2", hours(1), v, loud, complaint_id="K2", exact=True)
+    other = feed("U3", hours(2), v, threat, complaint_id="K3", exact=True)
+    assert other.coordinated.linked == []
+    feed("U4", hours(3), v, threat, complaint_id="K4", exact=True)
+    bridge = feed("U5", hours(4), v, CAMPAIGN, complaint_id="K5", exact=True)  # 90+ to both
+    assert sorted(bridge.coordinated.linked) == ["K1", "K2", "K3", "K4"]
+    assert bridge.coordinated.count == 5  # fails: 3 (K1, K2, K5)
+
+
+# --- groups: the spike alert ----------------------------------------------------------------------------
+
+
+def test_a_burst_alerts_emerging_at_the_fifth_customer():
+    feed = Feed(engine())
+    results = [feed(f"U{i}", hours(0.5 * i), axis(0)) for i in range(6)]
+    assert [r.group.alert for r in results] == [None, None, None, None, "emerging", "emerging"]
+    assert [r.group.distinct_customers for r in results] == [1, 2, 3, 4, 5, 6]
+    assert [r.group.cluster_size for r in results] == [1, 2, 3, 4, 5, 6]
+    assert {r.group.cluster_id for r in results} == {"G000001"}  # the id stays as the cluster grows
+    [summary] = feed.engine.clusters()
+    assert summary["cluster_id"] == "G000001"
+    assert summary["alert"] == "emerging"
+    assert summary["distinct_customers"] == 6
+    assert summary["first_alert_at"] == (T0 + hours(2)).isoformat(timespec="seconds")
+    assert summary["members"] == [f"C{i:03d}" for i in range(1, 7)]
+
+
+def test_a_small_burst_never_alerts():
+    feed = Feed(engine())
+    results = [feed(f"U{i}", hours(i), axis(0)) for i in range(4)]
+    assert all(r.group.alert is None for r in results)
+    assert results[-1].group.distinct_customers == 4
+    assert feed.engine.alert_history() == []
+
+
+def test_the_same_complaints_spread_over_thirteen_days_do_not_alert():
+    feed = Feed(engine())
+    results = [feed(f"U{i}", days(13 * i / 5), axis(0)) for i in range(6)]
+    assert all(r.group.alert is None for r in results)
+    assert {r.group.cluster_id for r in results} == {"G000001"}  # one topic, one cluster: but no burst
+    assert results[-1].group.distinct_customers == 6
+
+
+def test_a_burst_on_a_busy_topic_does_not_alert():
+    """Growth: four regular customers complain every six hours for twelve days (never five customers in two
+    days, so never a spike), then six new customers within three hours. Without the baseline those six
+    alert; with it the rate is not three times the usual one."""
+    burst = [(f"N{i}", days(12) + hours(0.5 * i)) for i in range(6)]
+
+    quiet = Feed(engine())
+    assert [quiet(c, at, axis(0)).group.alert for c, at in burst][4] == "emerging"
+
+    busy = Feed(engine())
+    baseline = [busy(f"R{i % 4}", hours(6 * i), axis(0)) for i in range(12 * 4)]
+    assert all(r.group.alert is None for r in baseline)
+    results = [busy(c, at, axis(0)) for c, at in burst]
+    assert all(r.group.alert is None for r in results)
+    assert results[-1].group.distinct_customers == 10
+    assert busy.engine.alert_history() == []
+
+
+def test_the_burst_must_be_about_one_thing():
+    feed = Feed(engine())
+    results = [feed(f"U{i}", hours(i), axis(i)) for i in range(8)]  # eight customers, eight topics
+    assert all(r.group.alert is None for r in results)
+    assert len({r.group.cluster_id for r in results}) == 8
+    assert feed.engine.clusters() == []  # no cluster of two
+
+
+def test_distinct_customers_count_a_customer_once():
+    feed = Feed(engine())
+    results = [feed(c, hours(i), axis(0)) for i, c in enumerate(["U1", "U2", "U1", "U3", "U2", "U4"])]
+    assert [r.group.cluster_size for r in results] == [1, 2, 3, 4, 5, 6]
+    assert [r.group.distinct_customers for r in results] == [1, 2, 2, 3, 3, 4]
+    assert all(r.group.alert is None for r in results)  # six complaints, but four customers
+    assert feed("U5", hours(6), axis(0)).group.alert == "emerging"  # the fifth customer
+
+
+def test_major_at_major_customers():
+    feed = Feed(engine(emerging_customers=3, major_customers=6))
+    results = [feed(f"U{i}", hours(i), axis(0)) for i in range(7)]
+    assert [r.group.alert for r in results] == [None, None, "emerging", "emerging", "emerging", "major", "major"]
+    [summary] = feed.engine.alert_history()
+    assert summary["alert"] == "major"
+    assert summary["first_alert_at"] == (T0 + hours(2)).isoformat(timespec="seconds")
+
+
+def test_major_needs_distinct_customers():
+    feed = Feed(engine(emerging_customers=3, major_customers=6))
+    customers = ["U1", "U2", "U3", "U1", "U2", "U3", "U4", "U5"]
+    results = [feed(c, hours(i), axis(0)) for i, c in enumerate(customers)]
+    assert all(r.group.alert == "emerging" for r in results[2:])  # eight complaints, five customers
+    assert feed("U6", hours(9), axis(0)).group.alert == "major"
+
+
+def test_a_cluster_of_one_customer_never_alerts():
+    feed = Feed(engine(emerging_customers=2, major_customers=2))
+    results = [feed("U1", hours(i), axis(0)) for i in range(6)]
+    assert all(r.group.alert is None for r in results)
+    assert results[-1].group.distinct_customers == 1
+
+
+# --- groups: clusters -----------------------------------------------------------------------------------
+
+QUIET = {"emerging_customers": 50, "major_customers": 50}  # clustering without spike merges
+
+
+def test_two_topics_make_two_clusters():
+    feed = Feed(engine(**QUIET))
+    a = [feed(f"A{i}", hours(i), axis(0)) for i in range(3)]
+    b = [feed(f"B{i}", hours(3 + i), axis(1)) for i in range(3)]
+    assert {r.group.cluster_id for r in a} == {"G000001"}
+    assert {r.group.cluster_id for r in b} == {"G000002"}
+    assert [(s["cluster_id"], s["size"]) for s in feed.engine.clusters()] == [("G000001", 3), ("G000002", 3)]
+
+
+def test_converging_clusters_merge_under_the_older_id():
+    # Topics a and b at cosine 0.3: each its own cluster, until complaints between them bridge the two.
+    a = axis(0)
+    b = unit(0.3 * axis(0) + np.sqrt(1 - 0.09) * axis(1))
+    bridge = unit(a + b)
+    feed = Feed(engine(**QUIET))
+    first = [feed(f"A{i}", hours(i), a, exact=True) for i in range(3)]
+    second = [feed(f"B{i}", hours(3 + i), b, exact=True) for i in range(3)]
+    assert {r.group.cluster_id for r in first} == {"G000001"}
+    assert {r.group.cluster_id for r in second} == {"G000002"}
+
+    bridged = [feed(f"M{i}", hours(6 + i), bridge, exact=True) for i in range(2)]
+    assert bridged[-1].group.cluster_id == "G000001"
+    assert bridged[-1].group.cluster_size == 8
+    assert bridged[-1].group.distinct_customers == 8
+    [summary] = feed.engine.clusters()
+    assert summary["cluster_id"] == "G000001"
+    assert summary["merged_from"] == ["G000002"]
+    assert sorted(summary["members"]) == sorted(f"C{i:03d}" for i in range(1, 9))
+    # Later complaints on b now land in the merged cluster.
+    assert feed("B9", hours(9), b, exact=True).group.cluster_id == "G000001"
+
+
+def test_a_spike_pulls_its_clusters_into_one():
+    """Five customers within hours on two nearby topics (cosine 0.5: too far to join, close enough for the
+    spike) alert as one group, under the older id."""
+    a = axis(0)
+    b = unit(0.5 * axis(0) + np.sqrt(0.75) * axis(1))
+    feed = Feed(engine(join_similarity=0.6, merge_similarity=0.9))
+    results = [feed(f"U{i}", hours(i), v, exact=True) for i, v in enumerate([a, a, b, b])]
+    assert [r.group.cluster_id for r in results] == ["G000001", "G000001", "G000002", "G000002"]
+    assert all(r.group.alert is None for r in results)
+    fifth = feed("U4", hours(4), b, exact=True)
+    assert fifth.group.alert == "emerging"
+    assert fifth.group.cluster_id == "G000001"
+    assert fifth.group.distinct_customers == 5
+    [summary] = feed.engine.alert_history()
+    assert summary["merged_from"] == ["G000002"]
+
+
+def test_members_leave_after_the_window():
+    feed = Feed(engine(**QUIET))
+    for i in range(3):
+        feed(f"A{i}", hours(i), axis(0))
+    for i in range(3):
+        feed(f"B{i}", days(7) + hours(i), axis(0))
+    [summary] = feed.engine.clusters()
+    assert summary["size"] == 6
+
+    # Fourteen days after the first three: they have left, the cluster (and its id) goes on.
+    later = feed("C0", days(14) + hours(3), axis(0))
+    assert later.group.cluster_id == "G000001"
+    assert later.group.cluster_size == 4
+    assert later.group.distinct_customers == 4
+    [summary] = feed.engine.clusters()
+    assert summary["size"] == 4
+    assert summary["total_members"] == 7  # expired members are still listed
+
+    # Fifteen days after the last one: a new cluster, with a new id.
+    fresh = feed("D0", days(14 + 15), axis(0))
+    assert fresh.group.cluster_id == "G000002"
+    assert fresh.group.cluster_size == 1
+    assert feed.engine.clusters() == []
+    assert [s["cluster_id"] for s in feed.engine.clusters(min_size=1)] == ["G000002"]
+
+
+def test_the_window_follows_the_config():
+    feed = Feed(engine(window_days=3, spike_hours=24, **QUIET))
+    feed("U1", hours(0), axis(0))
+    feed("U2", hours(1), axis(0))
+    assert feed("U3", days(3) + hours(2), axis(0)).group.cluster_id == "G000002"
+
+
+def test_alert_history_keeps_an_alerted_cluster_after_it_expired():
+    feed = Feed(engine())
+    for i in range(6):
+        feed(f"U{i}", hours(i), axis(0))
+    feed("X1", hours(7), axis(7))  # another topic, never alerted
+    assert [s["cluster_id"] for s in feed.engine.alert_history()] == ["G000001"]
+
+    later = feed("U9", days(20), axis(0))
+    assert later.group.cluster_id == "G000003"
+    assert later.group.alert is None  # a new cluster: the old alert does not carry over
+    assert feed.engine.clusters(min_size=1)[0]["cluster_id"] == "G000003"
+    [kept] = feed.engine.alert_history()
+    assert kept["cluster_id"] == "G000001"
+    assert kept["alert"] == "emerging"
+    assert kept["size"] == 0
+    assert kept["peak_distinct_customers"] == 6
+    assert kept["total_members"] == 6
+    assert kept["first_alert_at"] == (T0 + hours(4)).isoformat(timespec="seconds")
+
+
+def test_summaries_count_channels_and_products_and_label_the_topic():
+    target = engine(**QUIET)
+    rng = np.random.default_rng(5)
+    fee = ["信用卡年费被乱收，要求退还年费", "没开卡也收年费，年费必须退", "年费扣了三百，客服说不能退年费"]
+    for i, raw in enumerate(fee):
+        target.observe(f"F{i}", f"U{i}", T0 + hours(i), text(raw), CATEGORY, near(axis(0), rng),
+                       channel="手机银行" if i else "网点", product="信用卡")
+    login = ["手机银行登录不了，验证码收不到", "验证码一直收不到，登录失败"]
+    for i, raw in enumerate(login):
+        target.observe(f"L{i}", f"V{i}", T0 + hours(5 + i), text(raw), "电子银行", near(axis(1), rng))
+    fees, logins = target.clusters()
+    assert fees["members"] == ["F0", "F1", "F2"]
+    assert fees["channels"] == {"手机银行": 2, "网点": 1}
+    assert fees["products"] == {"信用卡": 3}
+    assert logins["channels"] == {} and logins["products"] == {}
+    assert "年费" in fees["label"] and "验证码" not in fees["label"]
+    assert "验证码" in logins["label"] and "年费" not in logins["label"]
+    assert fees["representative"] in fees["members"]
+
+
+def test_summaries_use_the_engine_time_zone():
+    zone = ZoneInfo("Asia/Shanghai")
+    feed = Feed(SimilarityEngine(Similarity(), DIM, zone=zone))
+    feed("U1", hours(0), axis(0))
+    feed("U2", hours(1), axis(0))
+    [summary] = feed.engine.clusters()
+    assert summary["first_seen"] == "2024-06-03T17:00:00+08:00"
+    assert summary["last_seen"] == "2024-06-03T18:00:00+08:00"
+
+
+def test_a_burst_on_a_topic_that_was_busy_before_the_window_still_alerts():
+    feed = Feed(engine())
+    for i in range(100):  # a busy topic three weeks ago: all of it has left the window
+        feed(f"R{i % 4}", hours(i), axis(0), "信用卡年费", exact=True)
+    results = [feed(f"N{i}", days(20) + hours(i), axis(0)) for i in range(6)]
+    assert results[-1].group.cluster_size == 6  # fails: the burst falls apart into clusters of one or two
+    assert results[4].group.alert == "emerging"  # as it does without the old complaints
+
+
+# --- persistence ----------------------------------------------------------------------------------------
+
+HISTORY = [  # (customer, offset, topic, text)
+    ("U1", hours(0), 0, FIRST),
+    ("U2", hours(1), 0, None),
+    ("U3", hours(2), 0, None),
+    ("U1", hours(3), 0, SECOND),
+    ("U4", hours(4), 3, "手机银行登录不了，验证码一直收不到"),
+    ("U5", hours(5), 0, None),
+]
+NEXT = [
+    ("U1", hours(6), 0, THIRD_NEW),  # U1's third complaint on the matter
+    ("U6", hours(7), 0, None),  # the fifth customer of the burst
+]
+
+
+def replay(feed: Feed, complaints) -> list[SimilarityResult]:
+    return [feed(customer, at, axis(topic), raw) for customer, at, topic, raw in complaints]
+
+
+def test_a_saved_and_loaded_engine_carries_on_as_if_never_stopped(tmp_path):
+    straight = Feed(engine(), seed=7)
+    replay(straight, HISTORY)
+    want = replay(straight, NEXT)
+    assert want[0].repeat.repeat_count == 3 and want[0].repeat.new_facts == ["金额 2,000 元"]
+    assert want[1].group.alert == "emerging"  # what the test is about happens after the restart
+
+    stopped = Feed(engine(), seed=7)
+    replay(stopped, HISTORY)
+    stopped.engine.save(tmp_path / "state")
+    stopped.engine.save(tmp_path / "state")  # saving over an earlier state
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["state"]  # no staging or .old left behind
+    stopped.engine = SimilarityEngine.load(tmp_path / "state")
+    got = replay(stopped, NEXT)
+
+    assert got == want
+    assert stopped.engine.clusters() == straight.engine.clusters()
+    assert stopped.engine.alert_history() == straight.engine.alert_history()
+
+
+def test_loading_with_a_config_replaces_the_thresholds(tmp_path):
+    feed = Feed(engine(), seed=3)
+    replay(feed, HISTORY[:3])
+    feed.engine.save(tmp_path / "state")
+
+    strict = Similarity(repeat=RepeatDetection(threshold=1.5),  # more than any score: nothing repeats
+                        groups=GroupDetection(emerging_customers=2, major_customers=3))
+    feed.engine = SimilarityEngine.load(tmp_path / "state", config=strict)
+    assert feed.engine.config == strict
+    result = feed("U1", hours(3), axis(0), SECOND)
+    assert result.repeat.is_repeat is False  # with the saved config it is U1's second complaint
+    assert result.group.alert == "major"  # three customers: major under the new config, nothing under the old
+
+    feed.engine = SimilarityEngine.load(tmp_path / "state")  # no config: the saved one
+    assert feed.engine.config == Similarity()
+    result = feed("U1", hours(3), axis(0), SECOND)
+    assert result.repeat.is_repeat is True
+    assert result.group.alert is None
+
+
+def test_a_state_of_another_format_is_refused(tmp_path):
+    feed = Feed(engine())
+    feed("U1", hours(0), axis(0))
+    feed.engine.save(tmp_path / "state")
+    joblib.dump({"format": 99, "engine": None}, tmp_path / "state" / STATE_FILE)
+    with pytest.raises(SimilarityStateError, match="format 99"):
+        SimilarityEngine.load(tmp_path / "state")
+
+
+# --- input errors ---------------------------------------------------------------------------------------
+
+
+def test_a_naive_time_is_refused_and_leaves_no_trace():
+    target = engine()
+    with pytest.raises(ValueError, match="time zone"):
+        target.observe("C1", "U1", datetime(2024, 6, 3, 9, 0), text(FIRST), CATEGORY, axis(0))
+    result = target.observe("C2", "U1", T0, text(FIRST), CATEGORY, axis(0))
+    assert result.repeat.is_repeat is False  # C1 was not remembered
+    assert result.group.cluster_size == 1
+
+
+@pytest.mark.parametrize("shape", [(8,), (1, DIM), (DIM + 1,)])
+def test_a_vector_of_the_wrong_shape_is_refused(shape):
+    target = engine()
+    vector = np.ones(shape, np.float32) / np.sqrt(np.prod(shape))
+    with pytest.raises(ValueError, match=f"{DIM}-d"):
+        target.observe("C1", "U1", T0, text(FIRST), CATEGORY, vector)
+    assert target.observe("C2", "U1", T0, text(FIRST), CATEGORY, axis(0)).repeat.is_repeat is False
+
+
+@pytest.mark.parametrize(("fields", "message"), [
+    pytest.param({"emerging_customers": 5, "major_customers": 4}, "major_customers", id="major_below_emerging"),
+    pytest.param({"window_days": 2, "spike_hours": 48}, "spike_hours", id="spike_as_long_as_window"),
+    pytest.param({"window_days": 2, "spike_hours": 72}, "spike_hours", id="spike_longer_than_window"),
+])
+def test_inconsistent_group_config_is_refused(fields, message):
+    with pytest.raises(ValidationError, match=message):
+        GroupDetection(**fields)
