@@ -5,8 +5,9 @@
 
 Repeat flags are scored against `series_seq` (a later complaint of a series is a repeat), new facts
 against `new_facts`, and each `burst_id` by the position, within the burst, of the first complaint whose
-decision carries an alert from a cluster made mostly of that burst. An alerting cluster made mostly of
-complaints outside every burst is a false alert.
+decision carries an alert from a cluster about that burst (at least three of its complaints, and at least a
+third of the cluster's members; `alert_purity` gives the burst's share of the cluster). An alerting cluster
+about no burst is a false alert.
 """
 
 from __future__ import annotations
@@ -46,17 +47,26 @@ def measure(replay_dir: Path, data: Path) -> dict:
     # ---- groups
     burst_of = truth["burst_id"].dropna().to_dict()
     cluster_burst: dict[str, str | None] = {}
+    purity = {}
     for cluster in clusters:
-        counts = Counter(burst_of.get(m) for m in cluster["members"])
-        top, n = counts.most_common(1)[0]
-        cluster_burst[cluster["cluster_id"]] = top if top is not None and n * 2 >= len(cluster["members"]) else None
+        counts = Counter(burst_of[m] for m in cluster["members"] if m in burst_of)
+        top, n = counts.most_common(1)[0] if counts else (None, 0)
+        # About a burst: at least three of its complaints, and at least a third of the cluster.
+        about = top if n >= 3 and n * 3 >= len(cluster["members"]) else None
+        cluster_burst[cluster["cluster_id"]] = about
+        if about is not None:
+            purity[cluster["cluster_id"]] = round(n / len(cluster["members"]), 2)
     bursts = {}
     for burst in sorted(set(burst_of.values())):
         members = [d for d in decisions if burst_of.get(d["complaint_id"]) == burst]
         position = next((i + 1 for i, d in enumerate(members)
                          if d["group"]["alert"] and cluster_burst.get(d["group"]["cluster_id"]) == burst), None)
+        alerting = [c for c, about in cluster_burst.items() if about == burst]
+        caught = {m for c in clusters if c["cluster_id"] in alerting for m in c["members"]}
         bursts[burst] = {"complaints": len(members), "customers": len({d["customer_id"] for d in members}),
-                         "alerted_at_complaint": position}
+                         "alerted_at_complaint": position,
+                         "members_in_alert": sum(1 for d in members if d["complaint_id"] in caught),
+                         "alert_purity": [purity[c] for c in alerting]}
     false_alerts = [c["cluster_id"] for c in clusters if cluster_burst[c["cluster_id"]] is None]
     outside = sum(1 for d in decisions if d["complaint_id"] not in burst_of)
     groups = {"bursts": bursts, "false_alerts": false_alerts, "complaints_outside_bursts": outside,
@@ -82,7 +92,8 @@ def main() -> None:
     g = result["groups"]
     for burst, row in g["bursts"].items():
         print(f"  burst {burst:<8} {row['complaints']:>3} complaints, {row['customers']:>3} customers: "
-              f"alert at complaint {row['alerted_at_complaint']}")
+              f"alert at complaint {row['alerted_at_complaint']}, {row['members_in_alert']} in the alerting "
+              f"cluster, purity {row['alert_purity']}")
     print(f"false group alerts: {len(g['false_alerts'])} {g['false_alerts']} "
           f"({g['false_alerts_per_1000']} per 1,000 of {g['complaints_outside_bursts']} complaints outside bursts)")
 
