@@ -560,3 +560,14 @@ def test_a_vector_of_the_wrong_shape_is_refused(shape):
 def test_inconsistent_group_config_is_refused(fields, message):
     with pytest.raises(ValidationError, match=message):
         GroupDetection(**fields)
+
+
+def test_a_state_written_for_another_model_is_refused(tmp_path):
+    from triage.similarity.engine import SimilarityStateError
+
+    saved = engine()
+    saved.model_version = "model-A"
+    saved.save(tmp_path / "state")
+    assert SimilarityEngine.load(tmp_path / "state", model_version="model-A").model_version == "model-A"
+    with pytest.raises(SimilarityStateError, match="model-A.*model-B"):
+        SimilarityEngine.load(tmp_path / "state", model_version="model-B")

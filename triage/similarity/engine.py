@@ -99,8 +99,11 @@ class SimilarityEngine:
         return directory
 
     @classmethod
-    def load(cls, directory: str | os.PathLike[str], config: Similarity | None = None) -> SimilarityEngine:
-        """Load a saved state (a trusted file: it is a pickle). `config` replaces the saved thresholds."""
+    def load(cls, directory: str | os.PathLike[str], config: Similarity | None = None,
+             model_version: str | None = None) -> SimilarityEngine:
+        """Load a saved state (a trusted file: it is a pickle). `config` replaces the saved thresholds.
+        With `model_version`, refuse a state whose topic vectors another model made (their spaces differ:
+        the window must be rebuilt from the stored complaints instead)."""
         from triage.similarity.index import load_index
 
         directory = Path(directory)
@@ -109,6 +112,9 @@ class SimilarityEngine:
             raise SimilarityStateError(f"{directory}: state format {state.get('format')!r}, "
                                        f"this code reads {STATE_FORMAT}")
         engine: SimilarityEngine = state["engine"]
+        if model_version is not None and engine.model_version != model_version:
+            raise SimilarityStateError(f"{directory}: topic vectors of model {engine.model_version}, "
+                                       f"the loaded model is {model_version}")
         engine.groups.index = load_index(directory / INDEX_DIR)  # type: ignore[assignment]
         if config is not None:
             engine.config = config
