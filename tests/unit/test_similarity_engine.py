@@ -569,5 +569,5 @@ def test_a_state_written_for_another_model_is_refused(tmp_path):
     saved.model_version = "model-A"
     saved.save(tmp_path / "state")
     assert SimilarityEngine.load(tmp_path / "state", model_version="model-A").model_version == "model-A"
-    with pytest.raises(SimilarityStateError, match="model-A.*model-B"):
+    with pytest.raises(SimilarityStateError, match=r"model-A.*model-B"):
         SimilarityEngine.load(tmp_path / "state", model_version="model-B")
