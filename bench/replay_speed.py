@@ -29,7 +29,7 @@ def main() -> None:
     args = parser.parse_args()
     model, policy = TriageModel.load(args.model), load_policy()
     model.warm()
-    complaints = read_complaints(args.data, policy.zone)
+    complaints = read_complaints(args.data, policy)
     texts = [p.text for p in model.prepare([c.text for c in complaints])]
 
     started = time.perf_counter()

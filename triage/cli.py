@@ -207,7 +207,7 @@ def replay(
 
     loaded, chosen_policy = _load_model(model), _load_policy(policy)
     try:
-        complaints = read_complaints(data, chosen_policy.zone)
+        complaints = read_complaints(data, chosen_policy)
     except DataError as exc:
         _fail(str(exc))
     service = TriageService(loaded, chosen_policy, TriageService.new_similarity(loaded, chosen_policy))

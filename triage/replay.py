@@ -15,6 +15,7 @@ import pandas as pd
 from pydantic import ValidationError
 
 from triage.data import DataError, read_table
+from triage.policy import Policy
 from triage.schemas import ComplaintIn
 from triage.service import TriageService
 
@@ -35,7 +36,7 @@ class ReplaySummary:
     clusters_path: Path
 
 
-def read_complaints(path: str | Path, zone) -> list[ComplaintIn]:
+def read_complaints(path: str | Path, policy: Policy) -> list[ComplaintIn]:
     """Complaints of a CSV/JSONL file in time order; every problem names its row and field."""
     frame = read_table(path, REQUIRED)
     duplicated = frame["complaint_id"][frame["complaint_id"].duplicated()].unique().tolist()
@@ -52,8 +53,7 @@ def read_complaints(path: str | Path, zone) -> list[ComplaintIn]:
         except ValidationError as exc:
             problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
             raise DataError(f"{path}: row {position + 1} (complaint_id {row['complaint_id']}): {problems}") from None
-        if complaint.received_at is not None and complaint.received_at.tzinfo is None:
-            complaint.received_at = complaint.received_at.replace(tzinfo=zone)
+        complaint.received_at = policy.localise(complaint.received_at)  # sortable: all aware
         complaints.append(complaint)
     return sorted(complaints, key=lambda c: c.received_at)  # type: ignore[arg-type, return-value]
 

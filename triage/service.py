@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -51,9 +50,7 @@ class TriageService:
                                                               topics=self.similarity is not None)
         decisions = []
         for i, (complaint, prediction) in enumerate(zip(complaints, predictions, strict=True)):
-            received = complaint.received_at or datetime.now(self.policy.zone)
-            if received.tzinfo is None:  # a naive time is local time at the bank
-                received = received.replace(tzinfo=self.policy.zone)
+            received = self.policy.localise(complaint.received_at)
             override = flags[i] if flags else None
             similarity = None
             if self.similarity is not None and override is None:

@@ -23,7 +23,7 @@ def replayed(trained_model, corpus_path, tmp_path_factory):
     policy = load_policy()
     service = TriageService(trained_model, policy, TriageService.new_similarity(trained_model, policy))
     out = tmp_path_factory.mktemp("replay")
-    summary = replay(service, read_complaints(corpus_path, policy.zone), out)
+    summary = replay(service, read_complaints(corpus_path, policy), out)
     return summary, measure(out, corpus_path), out
 
 

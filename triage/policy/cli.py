@@ -51,8 +51,7 @@ def deadlines(
         err.print(f"[red]error:[/red] unknown --category {escape(repr(category))}; the policy has: "
                   f"{', '.join(loaded.categories)}")
         raise typer.Exit(2)
-    if received_at.tzinfo is None:
-        received_at = received_at.replace(tzinfo=loaded.zone)
+    received_at = loaded.localise(received_at)
     engine = PolicyEngine(loaded)
     calendar = engine.calendar()
     clocks = engine.clocks(received_at, tier, category, calendar)

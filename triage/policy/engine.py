@@ -99,9 +99,7 @@ class PolicyEngine:
                 repeat=RepeatInfo(is_repeat=flags.repeat_count > 1, repeat_count=flags.repeat_count),
                 group=GroupInfo(distinct_customers=flags.group_customers, alert=flags.group_alert))
         flags = flags or similarity.flags()
-        received = received_at or complaint.received_at or datetime.now(policy.zone)
-        if received.tzinfo is None:  # a naive time is local time at the bank
-            received = received.replace(tzinfo=policy.zone)
+        received = policy.localise(received_at or complaint.received_at)
         signals = read_signals(prediction.masked_text)
         kinds = {s.kind for s in signals}
         amount = complaint.amount if complaint.amount is not None else largest_amount(signals)

@@ -274,6 +274,12 @@ class Policy(_Strict):
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
 
+    def localise(self, moment: datetime | None) -> datetime:
+        """A naive time is local time at the bank; no time at all is now."""
+        if moment is None:
+            return datetime.now(self.zone)
+        return moment if moment.tzinfo is not None else moment.replace(tzinfo=self.zone)
+
 
 def _format(error: ValidationError, source: str) -> str:
     lines = []

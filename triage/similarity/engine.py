@@ -53,8 +53,7 @@ class SimilarityEngine:
             raise ValueError(f"topic vector of shape {vector.shape}, this engine holds {self.dim}-d vectors")
         at = received_at.timestamp()
         words = " ".join(tokenize(text))
-        repeat = self.repeats.observe(complaint_id, customer_id, received_at, at, text, words,
-                                      category, vector)
+        repeat = self.repeats.observe(complaint_id, customer_id, received_at, text, words, category, vector)
         self.groups.expire(at)
         self._next_key += 1
         member = Member(key=self._next_key, complaint_id=complaint_id,

@@ -90,6 +90,11 @@ class Cluster:
         assert self.total is not None
         return float(np.dot(self.total, vector)) / len(self.members)
 
+    def linkage(self, other: Cluster) -> float:
+        """Average similarity between the members of two clusters."""
+        assert other.total is not None
+        return self.similarity(other.total) / len(other.members)
+
 
 class GroupDetector:
     def __init__(self, config: GroupDetection, dim: int, index_threshold: int = 20_000, zone: tzinfo = UTC):
@@ -212,9 +217,7 @@ class GroupDetector:
             other = self.clusters.get(number)
             if other is None or len(best.members) + len(other.members) < 3:
                 continue
-            assert other.total is not None and best.total is not None
-            linkage = float(np.dot(best.total, other.total)) / (len(best.members) * len(other.members))
-            if linkage >= config.merge_similarity:
+            if best.linkage(other) >= config.merge_similarity:
                 best = self._merge(best, other)
 
         best = self._spike(member, neighbours, best)
@@ -229,12 +232,12 @@ class GroupDetector:
         return cluster
 
     def _join(self, cluster: Cluster, member: Member, score: float) -> None:
+        vector = member.vector.astype(np.float32)
         member.cluster = cluster.number
         self.members[member.key] = member
-        self.index.add([member.key], member.vector.astype(np.float32)[None, :])
+        self.index.add([member.key], vector[None, :])
         self._expiry.append((member.at, member.key))
         cluster.members.add(member.key)
-        vector = member.vector.astype(np.float32)
         cluster.total = vector.copy() if cluster.total is None else cluster.total + vector
         cluster.customers[member.customer] += 1
         cluster.peak_customers = max(cluster.peak_customers, len(cluster.customers))
@@ -280,9 +283,7 @@ class GroupDetector:
         if len(customers) < config.emerging_customers:
             return cluster
         earlier = sum(1 for n in similar if member.at - n.at > spike_seconds)
-        recent_rate = len(customers) / config.spike_hours
-        baseline_rate = max(earlier, 1) / (config.window_days * 24 - config.spike_hours)
-        if recent_rate < config.growth_ratio * baseline_rate:
+        if len(customers) / config.spike_hours < config.growth_ratio * self._baseline_rate(earlier):
             return cluster
         for number in {n.cluster for n in recent}:  # the burst is one event: one cluster
             other = self.clusters.get(number)
@@ -292,6 +293,10 @@ class GroupDetector:
             cluster.alert = "emerging"
             cluster.first_alert_at = member.at
         return cluster
+
+    def _baseline_rate(self, earlier: int) -> float:
+        """Complaints per hour before the spike window, counting at least one (a quiet topic is not silent)."""
+        return max(earlier, 1) / (self.config.window_days * 24 - self.config.spike_hours)
 
     def _update_alert(self, cluster: Cluster) -> None:
         if cluster.alert is None:
@@ -327,8 +332,7 @@ class GroupDetector:
         spike_seconds = self.config.spike_hours * 3600
         now = max(self.now, cluster.last_seen)
         recent = sum(1 for key in cluster.members if now - self.members[key].at <= spike_seconds)
-        older = len(cluster.members) - recent
-        baseline = max(older, 1) / (self.config.window_days * 24 - self.config.spike_hours)
+        baseline = self._baseline_rate(len(cluster.members) - recent)
         members = [self.members[key] for key in cluster.members]
         channels = Counter(m.channel for m in members if m.channel)
         products = Counter(m.product for m in members if m.product)

@@ -45,13 +45,14 @@ class RepeatDetector:
         return c.cosine_weight * cosine + c.text_weight * text_similarity + c.category_weight * (
             category == earlier.category)
 
-    def observe(self, complaint_id: str, customer_id: str | None, received_at: datetime, at: float, text: str,
+    def observe(self, complaint_id: str, customer_id: str | None, received_at: datetime, text: str,
                 words: str, category: str, vector: np.ndarray) -> RepeatInfo:
         """Compare with the customer's earlier complaints, then remember this one."""
+        at = received_at.timestamp()
         self._expire(at)
-        facts = extract_facts(text)
         if not customer_id:  # anonymous: nothing to compare with, and nothing to remember
             return RepeatInfo()
+        facts = extract_facts(text)
         history = self._histories.setdefault(customer_id, [])
         scored = sorted(((self.score(vector, words, category, e), e) for e in history if e.at <= at),
                         key=lambda pair: -pair[0])
