@@ -10,7 +10,7 @@ import numpy as np
 
 from triage.models import TriageModel
 from triage.policy import Policy, PolicyEngine, load_policy
-from triage.schemas import ComplaintIn, Decision, SimilarityFlags
+from triage.schemas import ComplaintIn, Decision, Prediction, SimilarityFlags
 from triage.similarity.engine import SimilarityEngine
 
 
@@ -46,21 +46,31 @@ class TriageService:
         """Decide a batch: one embedding per complaint, one model call for the batch, then similarity and
         policy one complaint at a time (each sees the ones before it). `flags` override the similarity
         layer (for tests and `policy diff`)."""
-        predictions, vectors = self.model.predict_with_topics([c.text for c in complaints], embeddings,
-                                                              topics=self.similarity is not None)
-        decisions = []
-        for i, (complaint, prediction) in enumerate(zip(complaints, predictions, strict=True)):
-            received = self.policy.localise(complaint.received_at)
-            override = flags[i] if flags else None
-            similarity = None
-            if self.similarity is not None and override is None:
-                assert vectors is not None
-                similarity = self.similarity.observe(
-                    complaint.complaint_id or f"anonymous-{uuid.uuid4().hex[:12]}", complaint.customer_id,
-                    received, prediction.masked_text, prediction.category, vectors[i],
-                    channel=complaint.channel, product=complaint.product)
-            decisions.append(self.engine.decide(complaint, prediction, override, received, similarity))
-        return decisions
+        predictions, vectors = self.predict(complaints, embeddings)
+        return [self.decide(complaint, prediction, None if vectors is None else vectors[i],
+                            flags[i] if flags else None)
+                for i, (complaint, prediction) in enumerate(zip(complaints, predictions, strict=True))]
+
+    def predict(self, complaints: Sequence[ComplaintIn], embeddings: np.ndarray | None = None
+                ) -> tuple[list[Prediction], np.ndarray | None]:
+        """The model's half: stateless, so callers may run it in parallel (topic vectors only when a
+        similarity engine will read them)."""
+        return self.model.predict_with_topics([c.text for c in complaints], embeddings,
+                                              topics=self.similarity is not None)
+
+    def decide(self, complaint: ComplaintIn, prediction: Prediction, vector: np.ndarray | None,
+               flags: SimilarityFlags | None = None) -> Decision:
+        """The stateful half: similarity (which remembers the complaint) then policy; call in arrival order."""
+        received = self.policy.localise(complaint.received_at)
+        similarity = None
+        if self.similarity is not None and flags is None:
+            if vector is None:
+                raise ValueError("this service has a similarity engine: decide() needs the topic vector")
+            similarity = self.similarity.observe(
+                complaint.complaint_id or f"anonymous-{uuid.uuid4().hex[:12]}", complaint.customer_id,
+                received, prediction.masked_text, prediction.category, vector,
+                channel=complaint.channel, product=complaint.product)
+        return self.engine.decide(complaint, prediction, flags, received, similarity)
 
     def triage_one(self, complaint: ComplaintIn, flags: SimilarityFlags | None = None) -> Decision:
         return self.triage([complaint], [flags])[0]

@@ -18,10 +18,10 @@ import numpy as np
 from triage.features.tokenizer import tokenize
 from triage.policy.schema import Similarity
 from triage.schemas import SimilarityResult
-from triage.similarity.groups import GroupDetector, Member
+from triage.similarity.groups import GroupDetector, Member, cluster_number
 from triage.similarity.repeat import RepeatDetector
 
-STATE_FORMAT = 1
+STATE_FORMAT = 2
 STATE_FILE = "similarity.joblib"
 INDEX_DIR = "index"
 WORDS_KEPT = 600  # characters of joined words kept per complaint in the group window (labels, copy-paste)
@@ -39,6 +39,7 @@ class SimilarityEngine:
         self.groups = GroupDetector(config.groups, dim, index_threshold=index_threshold, zone=zone)
         self._next_key = 0
         self.model_version: str | None = None  # the model whose topic vectors are in the window
+        self.store_seq = 0  # arrival number (in the service's store) of the last complaint observed
 
     def observe(self, complaint_id: str, customer_id: str | None, received_at: datetime, text: str,
                 category: str, vector: np.ndarray, channel: str | None = None,
@@ -66,6 +67,12 @@ class SimilarityEngine:
 
     def clusters(self, min_size: int = 2) -> list[dict]:
         return self.groups.active(min_size)
+
+    def cluster(self, cluster_id: str) -> dict | None:
+        """The summary of one cluster of the window (None when it expired or was merged away)."""
+        number = cluster_number(cluster_id)
+        cluster = self.groups.clusters.get(number) if number is not None else None
+        return self.groups.summary(cluster) if cluster is not None else None
 
     def alert_history(self) -> list[dict]:
         return self.groups.alert_history()

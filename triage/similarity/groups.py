@@ -35,6 +35,11 @@ def cluster_name(number: int) -> str:
     return f"G{number:06d}"
 
 
+def cluster_number(name: str) -> int | None:
+    """The inverse of cluster_name; None for a string that is not a cluster id."""
+    return int(name[1:]) if len(name) > 1 and name[0] == "G" and name[1:].isdigit() else None
+
+
 def _discount(counter: Counter, items) -> None:
     """Take items out of a counter, dropping what reaches zero (so len() counts what is present)."""
     for item in items:

@@ -1,0 +1,156 @@
+"""The app factory: settings, store, model and similarity window loaded in the lifespan, middleware for
+request ids and scrubbed JSON logs, Prometheus metrics, the /v1 API and the review pages."""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_fastapi_instrumentator import Instrumentator
+from starlette.middleware.sessions import SessionMiddleware
+
+from triage import __version__
+from triage.config import Settings, get_settings
+from triage.intake import Intake
+from triage.logs import configure_logging, get_logger
+from triage.policy import load_policy
+from triage.service import TriageService
+from triage.serving import LoadedModel, load_serving_model
+from triage.store import Store
+
+log = get_logger("triage.api")
+
+
+class Metrics:
+    """The service's own metrics, beside the HTTP ones of the instrumentator, in the app's own registry."""
+
+    def __init__(self, registry: CollectorRegistry):
+        self.decisions = Counter("triage_decisions", "Decisions made, by tier and department",
+                                 ["tier", "department"], registry=registry)
+        self.review_queue = Gauge("triage_review_queue_length", "Complaints waiting for a lead's review",
+                                  registry=registry)
+        self.model_ready = Gauge("triage_model_ready", "1 when a model is loaded and complaints are accepted",
+                                 registry=registry)
+        self.window = Gauge("triage_similarity_window_complaints",
+                            "Complaints in the similarity engine's group window", registry=registry)
+
+
+@dataclass
+class Runtime:
+    """What the routes work with; `intake` is None until the model is loaded."""
+
+    settings: Settings
+    store: Store
+    metrics: Metrics
+    intake: Intake | None = None
+    loaded: LoadedModel | None = None
+    error: str | None = None  # why the model could not be loaded
+    reload_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def start(self, loaded: LoadedModel | None = None) -> None:
+        """Load the model, warm jieba and the embedder, rebuild the similarity window; then accept complaints."""
+        try:
+            loaded = loaded or load_serving_model(self.settings)
+            service = TriageService(loaded.model, load_policy(self.settings.policy))
+            service.warm()
+            started = time.perf_counter()
+            self.intake = Intake(service, self.store, self.settings.data_dir / "similarity")
+            self.loaded = loaded
+            self.metrics.model_ready.set(1)
+            log.info("ready", model_version=loaded.model.version_, source=loaded.source,
+                     similarity_rebuild_seconds=round(time.perf_counter() - started, 2))
+        except Exception as exc:  # the service stays up (healthz) but not ready, and says why
+            self.error = f"{type(exc).__name__}: {exc}"
+            log.exception("model not loaded")
+
+
+def _session_secret(settings: Settings) -> str:
+    if settings.session_secret:
+        return settings.session_secret
+    path = Path(settings.data_dir) / "session.key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(48))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def create_app(settings: Settings | None = None, model: LoadedModel | None = None,
+               background: bool = False) -> FastAPI:
+    """The app. With `model` given it is served as is (tests); otherwise the lifespan loads the configured one,
+    in a background thread when `background` is set (so /healthz answers and /readyz says 'not yet')."""
+    settings = settings or get_settings()
+    configure_logging(settings.log_level)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        store = Store(settings.store_url(), settings.sqlite_synchronous)
+        runtime = app.state.runtime = Runtime(settings, store, metrics)
+        metrics.review_queue.set_function(store.queue_length)
+        metrics.window.set_function(
+            lambda: len(runtime.intake.service.similarity.groups.members) if runtime.intake
+            and runtime.intake.service.similarity else 0)
+        loader = threading.Thread(target=runtime.start, args=(model,), name="model-loader", daemon=True)
+        loader.start()
+        if not background:
+            loader.join()
+        try:
+            yield
+        finally:
+            loader.join()
+            if runtime.intake is not None:
+                runtime.intake.save_snapshot()
+            store.close()
+
+    app = FastAPI(
+        title="complaint triage",
+        version=__version__,
+        summary="Routing decisions for Chinese financial-consumer complaints: category, urgency tier with "
+                "reasons, department, escalations, statutory deadlines, repeat and group complaints.",
+        lifespan=lifespan,
+    )
+    registry = CollectorRegistry()
+    metrics = Metrics(registry)
+    app.state.metrics = metrics
+    Instrumentator(registry=registry, excluded_handlers=["/metrics", "/healthz", "/readyz", "/static.*"]) \
+        .instrument(app).expose(app, endpoint="/metrics", include_in_schema=True, tags=["ops"])
+    app.add_middleware(SessionMiddleware, secret_key=_session_secret(settings), session_cookie="triage_session",
+                       max_age=8 * 3600, same_site="strict", https_only=settings.secure_cookies)
+
+    @app.middleware("http")
+    async def request_context(request: Request, call_next):
+        request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
+        request_id = "".join(ch for ch in request_id if ch.isalnum() or ch in "-_")[:64] or uuid.uuid4().hex
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(request_id=request_id)
+        started = time.perf_counter()
+        try:
+            response = await call_next(request)
+        except Exception:
+            log.exception("unhandled error", method=request.method, path=request.url.path)
+            response = JSONResponse({"detail": "internal error; the request id names it in the logs"}, 500)
+        response.headers["X-Request-ID"] = request_id
+        principal = getattr(request.state, "principal", None)
+        log.info("request", method=request.method, path=request.url.path, status=response.status_code,
+                 ms=round((time.perf_counter() - started) * 1000, 1),
+                 key_id=principal.key_id if principal else None, role=principal.role if principal else None)
+        return response
+
+    from triage.api.pages import router as pages_router
+    from triage.api.routes import ops_router
+    from triage.api.routes import router as api_router
+
+    app.include_router(ops_router)
+    app.include_router(api_router)
+    app.include_router(pages_router)
+    return app

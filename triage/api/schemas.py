@@ -1,0 +1,175 @@
+"""Request and response bodies of the API (the Decision itself is the library's, in triage.schemas)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from triage.schemas import Decision
+
+Tier = Literal["red", "yellow", "green"]
+Role = Literal["intake", "lead", "admin"]
+
+
+class ErrorOut(BaseModel):
+    detail: str = Field(description="What was wrong, in words.")
+
+
+class BatchIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    complaints: list[dict[str, Any]] = Field(
+        description="Up to 500 complaints, each as for POST /v1/complaints; each is validated on its own.")
+
+
+class BatchItemOut(BaseModel):
+    index: int
+    status: int = Field(description="201 stored, 200 idempotent retry, 409 id conflict, 413 text too long, "
+                                    "422 invalid")
+    complaint_id: str | None = None
+    decision: Decision | None = None
+    error: str | None = None
+
+
+class BatchOut(BaseModel):
+    accepted: int
+    failed: int
+    items: list[BatchItemOut]
+
+
+class ComplaintSummary(BaseModel):
+    complaint_id: str
+    customer_id: str | None
+    channel: str | None
+    product: str | None
+    amount: float | None
+    received_at: datetime
+    category: str = Field(description="Current routing: the lead's correction if any, else the model's.")
+    tier: Tier
+    department: str
+    confidence: float
+    needs_review: bool
+    reviewed_at: datetime | None
+    is_repeat: bool
+    cluster_id: str | None
+    group_alert: str | None
+    respond_by: datetime
+
+
+class DecisionHistory(BaseModel):
+    decided_at: datetime
+    model_version: str
+    policy_version: str
+    category: str
+    confidence: float
+    tier: Tier
+    department: str
+    rules: list[str]
+
+
+class ReviewOut(BaseModel):
+    reviewer: str
+    action: Literal["confirm", "correct"]
+    category: str
+    tier: Tier
+    department: str
+    comment: str
+    previous: dict[str, str]
+    reviewed_at: datetime
+
+
+class ComplaintRecord(ComplaintSummary):
+    decision: Decision = Field(description="The latest decision, as returned when the complaint was submitted.")
+    history: list[DecisionHistory] = Field(description="Every decision on the complaint, newest first.")
+    reviews: list[ReviewOut]
+
+
+class ComplaintPage(BaseModel):
+    total: int
+    limit: int
+    offset: int
+    items: list[ComplaintSummary]
+
+
+class ReviewIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    action: Literal["confirm", "correct"]
+    category: str | None = None
+    tier: Tier | None = None
+    department: str | None = None
+    comment: str = Field("", max_length=2000)
+
+    @model_validator(mode="after")
+    def _correction_changes_something(self) -> ReviewIn:
+        if self.action == "correct" and not (self.category or self.tier or self.department):
+            raise ValueError("a correction names at least one of category, tier, department")
+        if self.action == "confirm" and (self.category or self.tier or self.department):
+            raise ValueError("a confirmation takes no category, tier or department; use action 'correct'")
+        return self
+
+
+class ClusterOut(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    cluster_id: str
+    label: list[str]
+    size: int
+    distinct_customers: int
+    alert: str | None
+    first_seen: str
+    last_seen: str
+    growth: float
+    members: list[str]
+
+
+class ClustersOut(BaseModel):
+    active: list[ClusterOut] = Field(description="Clusters of at least two complaints in the group window, "
+                                                 "alerts first.")
+    alerts: list[ClusterOut] = Field(description="Every cluster that ever alerted, newest first (kept in the store).")
+
+
+class StatsOut(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+    from_: datetime = Field(alias="from")
+    to: datetime
+    complaints: int
+    by_category: dict[str, int]
+    by_channel: dict[str, int]
+    by_tier: dict[str, int]
+    by_department: dict[str, int]
+    repeat_share: float
+    group_share: float = Field(description="Share of complaints in a cluster that alerted.")
+    review: dict[str, int]
+    deadlines: dict[str, float | int | None] = Field(
+        description="Complaints whose response clock ran out (due), those routed before it (met), compliance.")
+
+
+class ModelOut(BaseModel):
+    model_version: str
+    source: str
+    registered_version: str | None
+    loaded_at: datetime
+    trained_at: str | None
+    train_rows: int | None
+    categories: list[str]
+    metrics: dict[str, Any]
+    policy_version: str
+
+
+class KeyIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    name: str = Field(min_length=1, max_length=200)
+    role: Role
+
+
+class KeyOut(BaseModel):
+    id: int
+    name: str
+    role: Role
+    prefix: str
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+class KeyCreated(KeyOut):
+    key: str = Field(description="The secret: shown once, only its hash is stored.")

@@ -1,0 +1,195 @@
+"""Intake: accept complaints for good. Idempotency, model, similarity, policy and the store, in arrival order.
+
+The model half (embedding, classifiers) is stateless and runs in parallel on the caller's thread; the
+similarity engine remembers every complaint, so deciding and committing happen one at a time under a lock,
+which also makes the store's arrival order the order the similarity engine saw. A complaint is committed
+before its decision is returned.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from triage.features.prepare import prepare_text
+from triage.models import TriageModel
+from triage.schemas import ComplaintIn
+from triage.service import TriageService
+from triage.similarity.engine import SimilarityEngine, SimilarityStateError
+from triage.store import Store, StoreConflict
+from triage.store.store import content_hash
+
+log = logging.getLogger(__name__)
+REBUILD_BATCH = 512
+
+
+class IdConflict(Exception):
+    """The complaint id was used before for a complaint with other content."""
+
+
+@dataclass(frozen=True)
+class Accepted:
+    decision: dict  # the Decision as JSON, exactly as stored
+    created: bool  # False: an idempotent retry of a stored complaint
+
+
+def new_complaint_id(now: datetime) -> str:
+    return f"C{now:%Y%m%d}-{uuid.uuid4().hex[:12]}"
+
+
+class Intake:
+    def __init__(self, service: TriageService, store: Store, snapshot_dir: Path | None = None):
+        if service.similarity is None:
+            service.similarity = build_similarity(service, store, snapshot_dir)
+        self.service = service
+        self.store = store
+        self.snapshot_dir = snapshot_dir
+        self._lock = threading.Lock()
+
+    # ---- accepting ---------------------------------------------------------------------------------
+    def submit(self, complaint: ComplaintIn, submitted_by: int | None = None) -> Accepted:
+        outcome = self.submit_many([complaint], submitted_by)[0]
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    def submit_many(self, complaints: list[ComplaintIn], submitted_by: int | None = None
+                    ) -> list[Accepted | IdConflict]:
+        """Each complaint is accepted (new or an idempotent retry) or refused as an id conflict; one model
+        call for all of them, then one complaint at a time."""
+        outcomes: list[Accepted | IdConflict | None] = [None] * len(complaints)
+        digests = [content_hash(c) for c in complaints]
+        pending: list[int] = []
+        seen: dict[str, int] = {}
+        for i, complaint in enumerate(complaints):
+            if complaint.complaint_id is None:
+                complaints[i] = complaint.model_copy(update={"complaint_id": new_complaint_id(datetime.now(UTC))})
+            elif complaint.complaint_id in seen:  # the same id twice in one batch: the later one is a retry
+                pending.append(i)
+                continue
+            else:
+                found = self.store.find(complaint.complaint_id)
+                if found is not None:
+                    outcomes[i] = _retry(complaint.complaint_id, found, digests[i])
+                    continue
+            seen[complaints[i].complaint_id] = i  # type: ignore[index]
+            pending.append(i)
+        if not pending:
+            return outcomes  # type: ignore[return-value]
+
+        service = self.service
+        batch = [complaints[i] for i in pending]
+        predictions, vectors = service.predict(batch)
+        with self._lock:
+            if self.service is not service:  # the model was swapped meanwhile: its vectors live in another space
+                service = self.service
+                predictions, vectors = service.predict(batch)
+            for j, i in enumerate(pending):
+                complaint = complaints[i]
+                found = self.store.find(complaint.complaint_id)  # type: ignore[arg-type]
+                if found is not None:  # another request (or an earlier item of this batch) was first
+                    outcomes[i] = _retry(complaint.complaint_id, found, digests[i])  # type: ignore[arg-type]
+                    continue
+                vector = None if vectors is None else vectors[j]
+                decision = service.decide(complaint, predictions[j], vector)
+                try:
+                    seq = self.store.add(complaint, digests[i], decision, vector, submitted_by)
+                except StoreConflict:  # another process stored the id between our check and our insert
+                    found = self.store.find(complaint.complaint_id)  # type: ignore[arg-type]
+                    outcomes[i] = _retry(complaint.complaint_id, found, digests[i])  # type: ignore[arg-type]
+                    continue
+                if service.similarity is not None:
+                    service.similarity.store_seq = seq
+                    if decision.group.alert and decision.group.cluster_id:
+                        summary = service.similarity.cluster(decision.group.cluster_id)
+                        self.store.save_clusters([summary] if summary else [])
+                outcomes[i] = Accepted(decision.model_dump(mode="json"), created=True)
+        return outcomes  # type: ignore[return-value]
+
+    # ---- model swap and shutdown ------------------------------------------------------------------
+    def swap(self, model: TriageModel) -> None:
+        """Start deciding with another model, with no request failing meanwhile: the new similarity window is
+        rebuilt from the store while the old service keeps working, then the complaints that arrived during
+        the rebuild are caught up and the services are swapped, under the lock."""
+        model.warm()
+        fresh = TriageService(model, self.service.policy)
+        engine = build_similarity(fresh, self.store, None)
+        with self._lock:
+            catch_up(fresh, engine, self.store, engine.store_seq)
+            fresh.similarity = engine
+            self.service = fresh
+        log.info("model swapped", extra={"model_version": model.version_})
+
+    def save_snapshot(self) -> None:
+        """Write the similarity window so the next start replays only what came after it."""
+        if self.snapshot_dir is None or self.service.similarity is None:
+            return
+        with self._lock:
+            self.service.similarity.save(self.snapshot_dir)
+
+    def clusters(self) -> list[dict]:
+        """Active clusters of the window (read under the lock: the engine changes with every complaint)."""
+        with self._lock:
+            return self.service.similarity.clusters() if self.service.similarity else []
+
+    def cluster(self, cluster_id: str) -> dict | None:
+        with self._lock:
+            return self.service.similarity.cluster(cluster_id) if self.service.similarity else None
+
+    @property
+    def model(self) -> TriageModel:
+        return self.service.model
+
+
+def _retry(complaint_id: str, found: tuple[str, dict], digest: str) -> Accepted | IdConflict:
+    stored_digest, decision = found
+    if stored_digest != digest:
+        return IdConflict(f"complaint_id {complaint_id!r} was already used for a complaint with other content")
+    return Accepted(decision, created=False)
+
+
+def _horizon(service: TriageService) -> timedelta:
+    config = service.policy.similarity
+    return timedelta(days=max(config.repeat.window_days, config.groups.window_days))
+
+
+def build_similarity(service: TriageService, store: Store, snapshot_dir: Path | None) -> SimilarityEngine:
+    """The similarity engine for this service's model: the saved snapshot when it was written by this model,
+    plus the complaints stored after it; otherwise rebuilt from the stored complaints of the window."""
+    engine = None
+    if snapshot_dir is not None and (snapshot_dir / "similarity.joblib").exists():
+        try:
+            engine = SimilarityEngine.load(snapshot_dir, service.policy.similarity, service.model.version_)
+        except (SimilarityStateError, OSError, EOFError, ValueError) as exc:
+            log.warning("similarity snapshot not used: %s; rebuilding from the store", exc)
+    if engine is None:
+        engine = TriageService.new_similarity(service.model, service.policy)
+    catch_up(service, engine, store, engine.store_seq)
+    return engine
+
+
+def catch_up(service: TriageService, engine: SimilarityEngine, store: Store, after_seq: int) -> int:
+    """Feed the engine the stored complaints of the window that came after `after_seq`, in arrival order.
+    Their topic vectors are reused when this model made them, else recomputed from the text."""
+    since = datetime.now(UTC) - _horizon(service)
+    version = service.model.version_
+    rows = list(store.window(since, after_seq))
+    for start in range(0, len(rows), REBUILD_BATCH):
+        chunk = rows[start:start + REBUILD_BATCH]
+        stale = [r for r in chunk if r["vector"] is None or r["model_version"] != version]
+        if stale:
+            predictions, vectors = service.model.predict_with_topics([r["text"] for r in stale])
+            assert vectors is not None
+            for row, prediction, vector in zip(stale, predictions, vectors, strict=True):
+                row["vector"], row["category"] = vector, prediction.category
+        for row in chunk:
+            engine.observe(row["complaint_id"], row["customer_id"], row["received_at"],
+                           prepare_text(row["text"]).text, row["category"], row["vector"],
+                           channel=row["channel"], product=row["product"])
+            engine.store_seq = row["seq"]
+    engine.store_seq = max(engine.store_seq, after_seq)
+    return len(rows)

@@ -1,0 +1,133 @@
+"""The store's tables. Every time is kept in UTC; the policy's zone is applied when shown."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, LargeBinary, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+
+class UTCDateTime(TypeDecorator):
+    """Aware datetimes in, aware (UTC) datetimes out, on SQLite (which keeps no zone) as on PostgreSQL."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store; localise it first")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class ApiKey(Base):
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(16))
+    prefix: Mapped[str] = mapped_column(String(16))  # the key's first characters, to tell keys apart in lists
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class Complaint(Base):
+    """One accepted complaint, as submitted, plus its current routing (the latest decision, or the lead's
+    correction) so the queue and the monthly figures are one indexed query."""
+
+    __tablename__ = "complaints"
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)  # arrival order
+    complaint_id: Mapped[str] = mapped_column(String(128), unique=True)
+    customer_id: Mapped[str | None] = mapped_column(String(128), nullable=True, index=True)
+    channel: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    product: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    amount: Mapped[float | None] = mapped_column(Float, nullable=True)
+    text: Mapped[str] = mapped_column(Text)  # as given: the training data of tomorrow
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    content_hash: Mapped[str] = mapped_column(String(64))  # idempotency: same id, same content
+    submitted_by: Mapped[int | None] = mapped_column(ForeignKey("api_keys.id"), nullable=True, index=True)
+
+    category: Mapped[str] = mapped_column(String(32))
+    tier: Mapped[str] = mapped_column(String(8))
+    department: Mapped[str] = mapped_column(String(64))
+    confidence: Mapped[float] = mapped_column(Float)
+    needs_review: Mapped[bool] = mapped_column(Boolean)
+    reviewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    is_repeat: Mapped[bool] = mapped_column(Boolean, default=False)
+    cluster_id: Mapped[str | None] = mapped_column(String(32), nullable=True, index=True)
+    group_alert: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    respond_by: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (Index("ix_complaints_queue", "needs_review", "reviewed_at"),)
+
+
+class DecisionRecord(Base):
+    """Every decision ever made for a complaint (the audit trail): what was decided, by which model and
+    policy, which rules fired, with which scores."""
+
+    __tablename__ = "decisions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    complaint_seq: Mapped[int] = mapped_column(ForeignKey("complaints.seq"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    model_version: Mapped[str] = mapped_column(String(64))
+    policy_version: Mapped[str] = mapped_column(String(64))
+    category: Mapped[str] = mapped_column(String(32))
+    confidence: Mapped[float] = mapped_column(Float)
+    tier: Mapped[str] = mapped_column(String(8))
+    department: Mapped[str] = mapped_column(String(64))
+    rules: Mapped[list] = mapped_column(JSON)
+    payload: Mapped[dict] = mapped_column(JSON)  # the whole Decision, as the API returned it
+    topic_vector: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)  # float32, for rebuilds
+
+
+class Review(Base):
+    __tablename__ = "reviews"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    complaint_seq: Mapped[int] = mapped_column(ForeignKey("complaints.seq"), index=True)
+    key_id: Mapped[int | None] = mapped_column(ForeignKey("api_keys.id"), nullable=True)
+    reviewer: Mapped[str] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(16))  # confirm | correct
+    category: Mapped[str] = mapped_column(String(32))
+    tier: Mapped[str] = mapped_column(String(8))
+    department: Mapped[str] = mapped_column(String(64))
+    previous_category: Mapped[str] = mapped_column(String(32))
+    previous_tier: Mapped[str] = mapped_column(String(8))
+    previous_department: Mapped[str] = mapped_column(String(64))
+    comment: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ClusterRecord(Base):
+    """The latest summary of every group cluster that alerted; the live window is in the similarity engine."""
+
+    __tablename__ = "clusters"
+
+    cluster_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    alert: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    first_alert_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    size: Mapped[int] = mapped_column(Integer)
+    distinct_customers: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    summary: Mapped[dict] = mapped_column(JSON)
