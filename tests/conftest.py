@@ -127,3 +127,77 @@ def squash(text: str) -> str:
 @pytest.fixture
 def no_space():
     return squash
+
+
+# ---- the service ------------------------------------------------------------------------------------
+def database_urls() -> list[str | None]:
+    """SQLite (None: a file in the test's data directory) always; PostgreSQL too when
+    TRIAGE_TEST_DATABASE_URL names one (`.ci/run` starts a local server and sets it)."""
+    url = os.environ.get("TRIAGE_TEST_DATABASE_URL")
+    return [None, url] if url else [None]
+
+
+def reset_database(url: str) -> None:
+    """Empty a PostgreSQL test database (every table, Alembic's version included)."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        connection.execute(text("DROP SCHEMA public CASCADE"))
+        connection.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
+
+
+# Read before the autouse fixture above removes TRIAGE_* variables from the environment.
+TEST_DATABASE_URLS = database_urls()
+
+
+@pytest.fixture(params=TEST_DATABASE_URLS, ids=lambda url: "sqlite" if url is None else "postgresql")
+def database_url(request) -> str | None:
+    if request.param is not None:
+        reset_database(request.param)
+    return request.param
+
+
+@pytest.fixture
+def service_settings(tmp_path, model_dir, database_url):
+    """Settings of a service with its own data directory, serving the session model from its directory."""
+    from triage.config import Settings
+
+    return Settings(data_dir=tmp_path / "data", model_source="dir", model_dir=model_dir, database_url=database_url,
+                    session_secret="test-secret", sqlite_synchronous="NORMAL")
+
+
+@pytest.fixture
+def api_keys(service_settings) -> dict[str, str]:
+    """One key per role, created in the service's store before it starts: {"intake": secret, ...}."""
+    from triage.store import Store
+
+    store = Store(service_settings.store_url())
+    try:
+        return {role: store.create_key(f"test {role}", role)[1] for role in ("intake", "lead", "admin")}
+    finally:
+        store.close()
+
+
+@pytest.fixture
+def client(service_settings, api_keys, trained_model):
+    """A TestClient of the whole app (lifespan run: store opened, model served, similarity window built)."""
+    from fastapi.testclient import TestClient
+
+    from triage.api import create_app
+    from triage.serving import LoadedModel
+
+    app = create_app(service_settings, model=LoadedModel(trained_model, "test session model"))
+    with TestClient(app) as test_client:
+        yield test_client
+
+
+def auth(secret: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {secret}"}
+
+
+@pytest.fixture
+def headers(api_keys) -> dict[str, dict[str, str]]:
+    """Request headers per role: headers["lead"] = {"Authorization": "Bearer ..."}."""
+    return {role: auth(secret) for role, secret in api_keys.items()}
