@@ -17,7 +17,9 @@ import structlog
 
 from triage.features.pii import mask_pii
 
-_LONG_DIGITS = re.compile(r"(?<![0-9])(?:\d[ -]?){10,}\d[0-9Xx]?(?![0-9])")
+_LONG_DIGITS = re.compile(r"(?<![0-9])(?:\d{11,}[0-9Xx]?|\d{4}(?:[ -]\d{4}){3,4})(?![0-9])")
+# Fields this service writes itself, never customer text (a model version starts with 14 digits of time).
+_OWN_FIELDS = {"timestamp", "level", "logger", "request_id", "model_version", "method", "status", "ms"}
 
 
 def scrub(text: str) -> str:
@@ -36,7 +38,8 @@ def _scrub_value(value: Any) -> Any:
 
 
 def scrub_event(_logger: Any, _method: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
-    return {key: _scrub_value(value) for key, value in event.items()}
+    event.pop("color_message", None)  # uvicorn's duplicate of the message, with terminal colours
+    return {key: value if key in _OWN_FIELDS else _scrub_value(value) for key, value in event.items()}
 
 
 def configure_logging(level: str = "INFO") -> None:
@@ -64,6 +67,7 @@ def configure_logging(level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers = [handler]
     root.setLevel(level.upper())
+    logging.getLogger("alembic").setLevel("WARNING")
     for noisy in ("uvicorn.access",):  # our middleware logs each request once, scrubbed
         logging.getLogger(noisy).disabled = True
     for name in ("uvicorn", "uvicorn.error"):

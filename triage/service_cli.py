@@ -1,0 +1,137 @@
+"""`triage serve`, `triage keys ...`, `triage feedback export`: the service's commands."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from triage.config import Settings, get_settings
+
+err = Console(stderr=True)
+keys_app = typer.Typer(help="API keys: create, list, revoke.", no_args_is_help=True)
+feedback_app = typer.Typer(help="The leads' corrections as training rows.", no_args_is_help=True)
+
+DataDirOption = Annotated[Path | None, typer.Option("--data-dir", help="Data directory (default: TRIAGE_DATA_DIR).")]
+
+
+def _settings(data_dir: Path | None = None, **changes) -> Settings:
+    settings = get_settings()
+    if data_dir is not None:
+        changes["data_dir"] = data_dir
+    return settings.model_copy(update=changes)
+
+
+def _store(data_dir: Path | None):
+    from triage.store import Store
+
+    return Store(_settings(data_dir).store_url())
+
+
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to bind (default: TRIAGE_HOST, 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default: TRIAGE_PORT, 8000).")] = None,
+    model: Annotated[Path | None, typer.Option("--model", help="Serve this model directory instead of the "
+                                                               "MLflow champion.")] = None,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Serve the API and the review pages (one process: the similarity window lives in it)."""
+    import uvicorn
+
+    from triage.api import create_app
+
+    changes: dict = {}
+    if model is not None:
+        changes.update(model_source="dir", model_dir=model)
+    if host is not None:
+        changes["host"] = host
+    if port is not None:
+        changes["port"] = port
+    settings = _settings(data_dir, **changes)
+    app = create_app(settings, background=True)
+    err.print(f"serving on http://{settings.host}:{settings.port}  (review pages: /review, API docs: /docs)")
+    uvicorn.run(app, host=settings.host, port=settings.port, log_config=None, access_log=False,
+                timeout_graceful_shutdown=10)
+
+
+@keys_app.command("create")
+def create_key(
+    role: Annotated[str, typer.Option(help="intake, lead or admin.")],
+    name: Annotated[str, typer.Option(help="Who holds the key.")],
+    data_dir: DataDirOption = None,
+    if_none: Annotated[bool, typer.Option("--if-none", help="Only when no key of this role exists yet.")] = False,
+) -> None:
+    """Create a key. The secret is printed once, as the last line; only its hash is stored."""
+    store = _store(data_dir)
+    try:
+        if if_none and store.has_key(role):
+            err.print(f"a {role} key exists already; none created (list them with `triage keys list`)")
+            return
+        try:
+            principal, secret = store.create_key(name, role)
+        except ValueError as exc:
+            err.print(f"[red]error:[/red] {exc}")
+            raise typer.Exit(2) from None
+    finally:
+        store.close()
+    err.print(f"created key {principal.key_id} for {principal.name} ({principal.role}); keep it, it is not shown again:")
+    print(secret)
+
+
+@keys_app.command("list")
+def list_keys(data_dir: DataDirOption = None,
+              as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
+    """Keys with their id, name, role, first characters, and when created or revoked."""
+    store = _store(data_dir)
+    try:
+        keys = store.list_keys()
+    finally:
+        store.close()
+    if as_json:
+        print(json.dumps(keys, default=str, ensure_ascii=False))
+        return
+    table = Table("id", "name", "role", "prefix", "created", "revoked")
+    for key in keys:
+        table.add_row(str(key["id"]), key["name"], key["role"], key["prefix"] + "…",
+                      f"{key['created_at']:%Y-%m-%d %H:%M}",
+                      "" if key["revoked_at"] is None else f"{key['revoked_at']:%Y-%m-%d %H:%M}")
+    Console().print(table)
+
+
+@keys_app.command("revoke")
+def revoke_key(key_id: Annotated[int, typer.Argument(help="The key's id (see `triage keys list`).")],
+               data_dir: DataDirOption = None) -> None:
+    """Revoke a key: requests with it get 401 from now on."""
+    store = _store(data_dir)
+    try:
+        found = store.revoke_key(key_id)
+    finally:
+        store.close()
+    if not found:
+        err.print(f"[red]error:[/red] no key {key_id}")
+        raise typer.Exit(2)
+    err.print(f"key {key_id} revoked")
+
+
+@feedback_app.command("export")
+def export_feedback(
+    out: Annotated[Path, typer.Option(help="JSONL file to write.")],
+    data_dir: DataDirOption = None,
+) -> None:
+    """Write every reviewed complaint (the latest review wins) as a training row: text, category, tier,
+    department, and what the model had said. `triage train --feedback FILE` merges them."""
+    store = _store(data_dir)
+    try:
+        rows = list(store.feedback_rows())
+    finally:
+        store.close()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with out.open("w", encoding="utf-8") as handle:
+        for row in rows:
+            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+    corrected = sum(r["action"] == "correct" for r in rows)
+    err.print(f"{len(rows)} reviewed complaints ({corrected} corrected) written to {out}")
