@@ -68,14 +68,32 @@ def train(
     eval_data: Annotated[Path | None, typer.Option(help="Held-out data to evaluate on and log.")] = None,
     embedder: Annotated[str | None, typer.Option(help="'use' or 'sentence-transformers:<path>'.")] = None,
     mlflow: Annotated[bool, typer.Option(help="Log the run and register the model in MLflow.")] = True,
+    feedback: Annotated[Path | None, typer.Option(
+        help="Team-lead feedback (JSONL of `triage feedback export`) to merge into the training data.")] = None,
+    feedback_weight: Annotated[float, typer.Option(
+        help="Sample weight of each feedback row (training rows weigh 1); must be > 0.")] = 3.0,
 ) -> None:
     """Train the category (and tier) model, save it, log it to MLflow as the new `challenger`."""
     settings = get_settings()
     out = out or settings.model_dir
+    if not (np.isfinite(feedback_weight) and feedback_weight > 0):
+        _fail(f"--feedback-weight must be a number > 0, got {feedback_weight}")
+    sample_weight: np.ndarray | None = None
+    feedback_info: dict[str, str | int | float] = {}
     try:
         # A tier column is optional, but when present every row needs a tier, as every row needs a label.
         frame = read_table(data, [text_column, label_column], filled_if_present=(tier_column,))
         eval_frame = read_table(eval_data, [text_column, label_column]) if eval_data else None
+        if feedback is not None:
+            from triage.training.feedback import MERGED, feedback_version, merge_feedback, read_feedback
+
+            feedback_frame = read_feedback(feedback)
+            frame, sample_weight = merge_feedback(frame, feedback_frame, feedback_weight, text_column=text_column,
+                                                  label_column=label_column, tier_column=tier_column)
+            feedback_info = {"feedback_file": str(feedback), "feedback_version": feedback_version(feedback_frame),
+                             "feedback_rows": len(feedback_frame), "feedback_weight": feedback_weight,
+                             "feedback_replaced": int((frame[MERGED] == "replaced").sum()),
+                             "feedback_added": int((frame[MERGED] == "added").sum())}
     except DataError as exc:
         _fail(str(exc))
     tiers = list(frame[tier_column].astype(str)) if tier_column in frame.columns else None
@@ -90,13 +108,13 @@ def train(
             progress.update(tasks[stage], completed=done)
 
         model.fit(list(frame[text_column].astype(str)), list(frame[label_column].astype(str)), tiers,
-                  progress=report)
+                  progress=report, sample_weight=sample_weight)
     seconds = time.perf_counter() - started
     model.save(out)
     summary = {"model_dir": str(out), "model_version": model.version_, "train_rows": len(frame),
                "train_seconds": round(seconds, 1), "labels": [str(c) for c in model.classes_],
                "tier_head": tiers is not None,
-               "cv_macro_f1": round(model.metrics_["category_cv"]["macro_f1"], 4)}
+               "cv_macro_f1": round(model.metrics_["category_cv"]["macro_f1"], 4), **feedback_info}
     evaluation, probabilities = None, None
     if eval_frame is not None:
         evaluation, probabilities = _evaluate(model, eval_frame, text_column, label_column)
@@ -114,9 +132,10 @@ def train(
             params={"data": str(data), "rows": len(frame), "embedder": model.embedder,
                     "target_precision": model.target_precision, "cv": model.cv,
                     "category_params": model.category_params or "default",
-                    "training_data_sha256": model.data_hash_},
+                    "training_data_sha256": model.data_hash_, **feedback_info},
             evaluation=evaluation,
             evaluation_probabilities=plotted,
+            tags={"feedback_version": feedback_info["feedback_version"]} if feedback_info else None,
         )
         summary.update({"mlflow_run_id": logged["run_id"], "registered_version": logged["version"],
                         "alias": "challenger"})
@@ -297,6 +316,12 @@ def demo(model: ModelOption = None, count: int = 6) -> None:
 from triage.policy.cli import policy_app  # noqa: E402 - the policy sub-commands live with the policy
 
 app.add_typer(policy_app, name="policy")
+
+from triage.service_cli import feedback_app, keys_app, serve  # noqa: E402 - the service's commands
+
+app.command()(serve)
+app.add_typer(keys_app, name="keys")
+app.add_typer(feedback_app, name="feedback")
 
 
 def main() -> None:  # pragma: no cover

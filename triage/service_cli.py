@@ -78,7 +78,8 @@ def create_key(
             raise typer.Exit(2) from None
     finally:
         store.close()
-    err.print(f"created key {principal.key_id} for {principal.name} ({principal.role}); keep it, it is not shown again:")
+    err.print(f"created key {principal.key_id} for {principal.name} ({principal.role}); "
+              "keep it, it is not shown again:")
     print(secret)
 
 

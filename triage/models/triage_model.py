@@ -41,11 +41,30 @@ class UnknownLabelsError(ValueError):
     """Evaluation data holds labels the model was not trained on."""
 
 
-def data_hash(texts: Sequence[str], labels: Sequence[str], tiers: Sequence[str] | None) -> str:
+def data_hash(texts: Sequence[str], labels: Sequence[str], tiers: Sequence[str] | None,
+              sample_weight: Sequence[float] | None = None) -> str:
+    """SHA-256 of the training rows; the sample weights count only when given, so unweighted data
+    keeps the hash it always had."""
     digest = hashlib.sha256()
     for row in zip(texts, labels, tiers if tiers is not None else [""] * len(texts), strict=True):
         digest.update(json.dumps(row, ensure_ascii=False).encode())
+    if sample_weight is not None:
+        digest.update(b"sample_weight")
+        digest.update(json.dumps([float(w) for w in sample_weight]).encode())
     return digest.hexdigest()
+
+
+def check_sample_weight(sample_weight: np.ndarray | Sequence[float] | None, n_rows: int) -> np.ndarray | None:
+    """One finite, non-negative weight per training row (None stays None: no weighting at all)."""
+    if sample_weight is None:
+        return None
+    weights = np.asarray(sample_weight, dtype=np.float64)
+    if weights.ndim != 1 or len(weights) != n_rows:
+        raise ValueError(f"sample_weight needs one weight per training row: got shape {weights.shape} "
+                         f"for {n_rows} rows")
+    if not np.all(np.isfinite(weights)) or (weights < 0).any() or not (weights > 0).any():
+        raise ValueError("sample_weight must be finite and non-negative, with at least one positive weight")
+    return weights
 
 
 class TriageModel(BaseEstimator):
@@ -108,12 +127,21 @@ class TriageModel(BaseEstimator):
         tiers: Sequence[str] | None = None,
         embeddings: np.ndarray | None = None,
         progress: Progress = _no_progress,
+        sample_weight: np.ndarray | None = None,
     ) -> TriageModel:
         """Fit both heads. Cross-validated (out-of-fold) probabilities give the honest training
-        metrics and the review thresholds; the final pipelines are then fitted on all rows."""
+        metrics and the review thresholds; the final pipelines are then fitted on all rows.
+
+        `sample_weight` (one per row, e.g. team-lead feedback weighted above the corpus) reaches the
+        linear SVMs and the isotonic calibrators of both heads, in cross-validation and in the final
+        fit. The out-of-fold metrics stay unweighted: every row counts once there."""
         prepared = self.prepare(texts)
         clean = [p.text for p in prepared]
         y = np.asarray(categories, dtype=object)
+        weights = check_sample_weight(sample_weight, len(clean))
+        # Only pass weights when there are some: unweighted training stays exactly what it was.
+        cv_params = {"classifier__sample_weight": weights} if weights is not None else None
+        fit_params = {"sample_weight": weights} if weights is not None else {}
         if len(set(y)) < 2:
             raise ValueError(f"need at least two categories to train, found {sorted(set(y))}")
         if embeddings is None:
@@ -125,11 +153,11 @@ class TriageModel(BaseEstimator):
         # Honest estimates first: every fold refits the features, as a new complaint would see them.
         progress("category: cross-validation", 0, 2)
         oof = cross_val_predict(build_text_classifier(self.feature_params, self.category_params),
-                                frame, y, cv=folds, method="predict_proba")
+                                frame, y, cv=folds, method="predict_proba", params=cv_params)
         progress("category: final fit", 1, 2)
         self.features_ = build_features(**(self.feature_params or {})).fit(frame)
         features = self.features_.transform(frame)
-        self.category_classifier_ = build_classifier(**(self.category_params or {})).fit(features, y)
+        self.category_classifier_ = build_classifier(**(self.category_params or {})).fit(features, y, **fit_params)
         self.classes_ = self.category_classifier_.classes_
         self.thresholds_ = choose_thresholds(oof, y, self.classes_, self.target_precision)
         self.cv_probabilities_ = oof  # for plots at training time; not saved
@@ -142,9 +170,9 @@ class TriageModel(BaseEstimator):
             t = np.asarray(tiers, dtype=object)
             progress("tier: cross-validation", 0, 2)
             tier_oof = cross_val_predict(build_text_classifier(self.feature_params, self.tier_params),
-                                         frame, t, cv=folds, method="predict_proba")
+                                         frame, t, cv=folds, method="predict_proba", params=cv_params)
             progress("tier: final fit", 1, 2)
-            self.tier_classifier_ = build_classifier(**(self.tier_params or {})).fit(features, t)
+            self.tier_classifier_ = build_classifier(**(self.tier_params or {})).fit(features, t, **fit_params)
             self.tiers_ = self.tier_classifier_.classes_
             self.metrics_["tier_cv"] = classification_report(tier_oof, t, self.tiers_)
             progress("tier: final fit", 2, 2)
@@ -154,7 +182,8 @@ class TriageModel(BaseEstimator):
         progress("topic vectors", 1, 1)
 
         self._compiled: tuple | None = None
-        self.data_hash_ = data_hash(clean, list(y), list(tiers) if tiers is not None else None)
+        self.data_hash_ = data_hash(clean, list(y), list(tiers) if tiers is not None else None,
+                                    list(weights) if weights is not None else None)
         self.n_train_ = len(clean)
         self.trained_at_ = datetime.now(UTC).isoformat(timespec="seconds")
         self.version_ = f"{datetime.now(UTC):%Y%m%d%H%M%S}-{self.data_hash_[:8]}"
