@@ -6,9 +6,12 @@ STAMP := $(VENV)/.installed
 
 .PHONY: run test install system-deps lint bench clean
 
+# Train and register the default model when there is none, create an admin key when there is none (printed
+# once, last line), then serve the API and the review pages on 127.0.0.1:8000 (TRIAGE_PORT to change).
 run: install
 	$(BIN)/triage init
-	$(BIN)/triage demo
+	$(BIN)/triage keys create --role admin --name admin --if-none
+	$(BIN)/triage serve
 
 test: install
 	$(BIN)/ruff check triage tests bench
@@ -27,11 +30,17 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[st,dev]'
 	touch $(STAMP)
 
-# A CJK font so the confusion-matrix PNG shows category names; best effort (root + apt only).
+# Debian packages: a CJK font (category names in plots and screenshots) and Chromium (the browser test drives it
+# through Playwright, which must not download a browser of its own). Best effort: root + apt only.
 system-deps:
-	@if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ] && ! fc-list 2>/dev/null | grep -qi 'wenquanyi\|noto sans cjk'; then \
-		(apt-get update -qq && apt-get install -y -qq fonts-wqy-microhei >/dev/null) \
-		|| echo "note: could not install fonts-wqy-microhei; plots will show boxes for Chinese labels"; \
+	@missing=""; \
+	fc-list 2>/dev/null | grep -qi 'wenquanyi' || missing="$$missing fonts-wqy-microhei"; \
+	test -x /usr/bin/chromium || missing="$$missing chromium"; \
+	if [ -n "$$missing" ]; then \
+		if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+			(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null) \
+			|| echo "note: could not install$$missing"; \
+		else echo "note: please install$$missing (Debian packages)"; fi; \
 	fi
 
 lint: install
