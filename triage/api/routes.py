@@ -203,12 +203,13 @@ def check_review(request: Request, review: ReviewIn) -> None:
 
 
 def known_departments(state) -> list[str]:
+    """Departments the policy routes to: a correction may only name one of these."""
     policy = state.intake.service.policy
-    names = {policy.fallback_department, *(c.department for c in policy.categories.values())}
+    names = {policy.fallback_department}
     for category in policy.categories.values():
-        names.update(getattr(category, "co_departments", []) or [])
+        names.update([category.department, *category.co_departments])
     for rule in policy.rules:
-        names.update(getattr(rule, "co_departments", []) or [])
+        names.update(rule.co_departments)
     return sorted(names)
 
 
