@@ -25,8 +25,8 @@ from triage.data import read_table
 from triage.models import TriageModel
 from triage.policy import load_policy
 from triage.schemas import ComplaintIn
-from triage.serving import LoadedModel
 from triage.service import TriageService
+from triage.serving import LoadedModel
 from triage.store import Store
 
 CORPUS = Path(__file__).resolve().parents[1] / "datasets" / "complaints.jsonl"

@@ -37,8 +37,9 @@ class Accepted:
     created: bool  # False: an idempotent retry of a stored complaint
 
 
-def new_complaint_id(now: datetime) -> str:
-    return f"C{now:%Y%m%d}-{uuid.uuid4().hex[:12]}"
+def new_complaint_id(local_now: datetime) -> str:
+    """C<bank-local date>-<12 hex>: sortable by day, unique without a round trip to the store."""
+    return f"C{local_now:%Y%m%d}-{uuid.uuid4().hex[:12]}"
 
 
 class Intake:
@@ -67,7 +68,8 @@ class Intake:
         seen: dict[str, int] = {}
         for i, complaint in enumerate(complaints):
             if complaint.complaint_id is None:
-                complaints[i] = complaint.model_copy(update={"complaint_id": new_complaint_id(datetime.now(UTC))})
+                local_now = datetime.now(self.service.policy.zone)
+                complaints[i] = complaint.model_copy(update={"complaint_id": new_complaint_id(local_now)})
             elif complaint.complaint_id in seen:  # the same id twice in one batch: the later one is a retry
                 pending.append(i)
                 continue

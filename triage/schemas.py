@@ -14,8 +14,12 @@ class ComplaintIn(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     text: str = Field(min_length=1, description="The complaint as the customer wrote it.")
-    complaint_id: str | None = None
-    customer_id: str | None = None
+    # Ids appear in URL paths (/v1/complaints/{id}): no slashes, spaces or other separators.
+    complaint_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9._:\-]{1,128}$",
+                                     description="Your id: letters, digits and . _ : - (at most 128). "
+                                                 "Omitted: the service assigns one.")
+    customer_id: str | None = Field(default=None, pattern=r"^[^/?#\s]{1,128}$",
+                                    description="The customer's id in your systems (no / ? # or spaces).")
     channel: Channel | None = None
     product: str | None = None
     received_at: datetime | None = None
