@@ -50,6 +50,7 @@ class Intake:
         self.store = store
         self.snapshot_dir = snapshot_dir
         self._lock = threading.Lock()
+        self._window_stale = False  # a decided complaint failed to commit: the window must be rebuilt
 
     # ---- accepting ---------------------------------------------------------------------------------
     def submit(self, complaint: ComplaintIn, submitted_by: int | None = None) -> Accepted:
@@ -90,6 +91,8 @@ class Intake:
             if self.service is not service:  # the model was swapped meanwhile: its vectors live in another space
                 service = self.service
                 predictions, vectors = service.predict(batch)
+            if self._window_stale:
+                self._rebuild_window(service)
             for j, i in enumerate(pending):
                 complaint = complaints[i]
                 found = self.store.find(complaint.complaint_id)  # type: ignore[arg-type]
@@ -98,17 +101,23 @@ class Intake:
                     continue
                 vector = None if vectors is None else vectors[j]
                 decision = service.decide(complaint, predictions[j], vector)
+                engine = service.similarity
+                alerted = (engine.cluster(decision.group.cluster_id)
+                           if engine is not None and decision.group.alert and decision.group.cluster_id else None)
                 try:
-                    seq = self.store.add(complaint, digests[i], decision, vector, submitted_by)
+                    seq = self.store.add(complaint, digests[i], decision, vector, submitted_by, alerted)
                 except StoreConflict:  # another process stored the id between our check and our insert
+                    self._window_stale = True  # the window saw a complaint the store holds under other content
                     found = self.store.find(complaint.complaint_id)  # type: ignore[arg-type]
                     outcomes[i] = _retry(complaint.complaint_id, found, digests[i])  # type: ignore[arg-type]
                     continue
-                if service.similarity is not None:
-                    service.similarity.store_seq = seq
-                    if decision.group.alert and decision.group.cluster_id:
-                        summary = service.similarity.cluster(decision.group.cluster_id)
-                        self.store.save_clusters([summary] if summary else [])
+                except Exception:
+                    # Not stored, but the window has seen it: rebuild the window from the store before the next
+                    # decision, so a retry is not counted twice.
+                    self._window_stale = True
+                    raise
+                if engine is not None:
+                    engine.store_seq = seq
                 outcomes[i] = Accepted(decision.model_dump(mode="json"), created=True)
         return outcomes  # type: ignore[return-value]
 
@@ -125,6 +134,11 @@ class Intake:
             fresh.similarity = engine
             self.service = fresh
         log.info("model swapped", extra={"model_version": model.version_})
+
+    def _rebuild_window(self, service: TriageService) -> None:
+        log.warning("rebuilding the similarity window from the store after a failed commit")
+        service.similarity = build_similarity(service, self.store, None)
+        self._window_stale = False
 
     def save_snapshot(self) -> None:
         """Write the similarity window so the next start replays only what came after it."""
@@ -166,7 +180,7 @@ def build_similarity(service: TriageService, store: Store, snapshot_dir: Path | 
     if snapshot_dir is not None and (snapshot_dir / "similarity.joblib").exists():
         try:
             engine = SimilarityEngine.load(snapshot_dir, service.policy.similarity, service.model.version_)
-        except (SimilarityStateError, OSError, EOFError, ValueError) as exc:
+        except (SimilarityStateError, OSError) as exc:  # the snapshot is a cache: rebuild what it would have held
             log.warning("similarity snapshot not used: %s; rebuilding from the store", exc)
     if engine is None:
         engine = TriageService.new_similarity(service.model, service.policy)

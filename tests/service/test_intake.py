@@ -102,3 +102,22 @@ def test_complaints_without_an_id_get_one(trained_model, store):
     decision = service.submit(ComplaintIn(text=FIRST)).decision
     assert decision["complaint_id"].startswith("C")
     assert store.complaint(decision["complaint_id"])["decision"] == decision
+
+
+def test_a_failed_commit_does_not_leave_the_complaint_in_the_window(trained_model, store, monkeypatch):
+    """The window sees a complaint before the store commits it; when the commit fails, the retry must not meet
+    its own ghost as an earlier complaint on the same matter."""
+    service = intake(trained_model, store, None)
+    service.submit(complaint("f-1", FIRST, "cust-7", hours_ago=30))
+    real_add = store.add
+
+    def disk_full(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(store, "add", disk_full)
+    with pytest.raises(OSError):
+        service.submit(complaint("f-2", AGAIN, "cust-7"))
+    monkeypatch.setattr(store, "add", real_add)
+    retry = service.submit(complaint("f-2", AGAIN, "cust-7")).decision
+    assert retry["repeat"]["repeat_count"] == 2  # f-1 and this one, not a ghost f-2 as well
+    assert [r["complaint_id"] for r in retry["repeat"]["related"]] == ["f-1"]

@@ -79,9 +79,11 @@ class SimilarityEngine:
 
     # ---- persistence -------------------------------------------------------------------------------
     def save(self, directory: str | os.PathLike[str]) -> Path:
-        """Write the state atomically: a crash mid-save leaves the previous state in place."""
+        """Write the state atomically and durably: a crash or power cut mid-save leaves the previous state."""
         directory = Path(directory)
         directory.parent.mkdir(parents=True, exist_ok=True)
+        for leftover in directory.parent.glob(".similarity-*"):  # staging of a save a crash interrupted
+            shutil.rmtree(leftover, ignore_errors=True)
         self.groups.flush()
         staging = Path(tempfile.mkdtemp(prefix=".similarity-", dir=directory.parent))
         try:
@@ -91,6 +93,7 @@ class SimilarityEngine:
                 joblib.dump({"format": STATE_FORMAT, "engine": self}, staging / STATE_FILE, compress=0)
             finally:
                 self.groups.index = index
+            _fsync_tree(staging)
             if directory.exists():
                 old = directory.with_name(directory.name + ".old")
                 shutil.rmtree(old, ignore_errors=True)
@@ -99,6 +102,7 @@ class SimilarityEngine:
                 shutil.rmtree(old, ignore_errors=True)
             else:
                 staging.rename(directory)
+            _fsync(directory.parent)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
@@ -113,7 +117,12 @@ class SimilarityEngine:
         from triage.similarity.index import load_index
 
         directory = Path(directory)
-        state = joblib.load(directory / STATE_FILE)
+        try:
+            state = joblib.load(directory / STATE_FILE)
+        except FileNotFoundError:
+            raise
+        except Exception as exc:  # a torn or foreign file: the caller rebuilds from the store
+            raise SimilarityStateError(f"{directory}: unreadable state ({type(exc).__name__}: {exc})") from exc
         if state.get("format") != STATE_FORMAT:
             raise SimilarityStateError(f"{directory}: state format {state.get('format')!r}, "
                                        f"this code reads {STATE_FORMAT}")
@@ -127,3 +136,18 @@ class SimilarityEngine:
             engine.repeats.config = config.repeat
             engine.groups.config = config.groups
         return engine
+
+
+def _fsync(path: Path) -> None:
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def _fsync_tree(root: Path) -> None:
+    """Flush every file and directory under root to disk (a rename is only as durable as what it names)."""
+    for path in sorted(root.rglob("*"), reverse=True):
+        _fsync(path)
+    _fsync(root)

@@ -131,9 +131,10 @@ class Store:
             return (row[0], row[1]) if row else None
 
     def add(self, complaint: ComplaintIn, digest: str, decision: Decision, vector: np.ndarray | None,
-            submitted_by: int | None) -> int:
-        """Commit a complaint with its first decision; returns its arrival number. Raises StoreConflict
-        when the id is taken (by another process; the caller compares content)."""
+            submitted_by: int | None, alerted_cluster: dict | None = None) -> int:
+        """Commit a complaint with its first decision (and the summary of the cluster it made alert, in the
+        same transaction); returns its arrival number. Raises StoreConflict when the id is taken (by
+        another process; the caller compares content)."""
         received = decision.received_at
         try:
             with self.session() as session:
@@ -145,6 +146,8 @@ class Store:
                 session.add(record)
                 session.flush()
                 session.add(_decision_record(record.seq, decision, vector))
+                if alerted_cluster is not None:
+                    _save_cluster(session, alerted_cluster)
                 return record.seq
         except IntegrityError as exc:
             raise StoreConflict(decision.complaint_id) from exc
@@ -269,20 +272,9 @@ class Store:
     # ---- clusters ----------------------------------------------------------------------------------
     def save_clusters(self, summaries: list[dict]) -> None:
         """Keep the latest summary of each alerted cluster (they outlive the similarity window)."""
-        if not summaries:
-            return
         with self.session() as session:
             for summary in summaries:
-                record = session.get(ClusterRecord, summary["cluster_id"]) or ClusterRecord(
-                    cluster_id=summary["cluster_id"])
-                record.alert = summary["alert"]
-                record.first_alert_at = (datetime.fromisoformat(summary["first_alert_at"])
-                                         if summary.get("first_alert_at") else None)
-                record.size = summary["size"]
-                record.distinct_customers = summary["distinct_customers"]
-                record.updated_at = utcnow()
-                record.summary = summary
-                session.merge(record)
+                _save_cluster(session, summary)
 
     def alerted_clusters(self) -> list[dict]:
         with self.session() as session:
@@ -353,6 +345,17 @@ class Store:
         with self.session() as session:
             session.execute(update(Complaint).where(Complaint.complaint_id == complaint_id)
                             .values(**_routing(decision)))
+
+
+def _save_cluster(session: Session, summary: dict) -> None:
+    record = session.get(ClusterRecord, summary["cluster_id"]) or ClusterRecord(cluster_id=summary["cluster_id"])
+    record.alert = summary["alert"]
+    record.first_alert_at = datetime.fromisoformat(summary["first_alert_at"]) if summary.get("first_alert_at") else None
+    record.size = summary["size"]
+    record.distinct_customers = summary["distinct_customers"]
+    record.updated_at = utcnow()
+    record.summary = summary
+    session.merge(record)
 
 
 def _routing(decision: Decision) -> dict:
