@@ -31,6 +31,10 @@ class IdConflict(Exception):
     """The complaint id was used before for a complaint with other content."""
 
 
+class StoreFailure(Exception):
+    """The complaint was decided but could not be committed: it was not accepted (retry it)."""
+
+
 @dataclass(frozen=True)
 class Accepted:
     decision: dict  # the Decision as JSON, exactly as stored
@@ -60,10 +64,10 @@ class Intake:
         return outcome
 
     def submit_many(self, complaints: list[ComplaintIn], submitted_by: int | None = None
-                    ) -> list[Accepted | IdConflict]:
-        """Each complaint is accepted (new or an idempotent retry) or refused as an id conflict; one model
-        call for all of them, then one complaint at a time."""
-        outcomes: list[Accepted | IdConflict | None] = [None] * len(complaints)
+                    ) -> list[Accepted | IdConflict | StoreFailure]:
+        """Each complaint is accepted (new or an idempotent retry), refused as an id conflict, or failed to be
+        stored; one model call for all of them, then one complaint at a time."""
+        outcomes: list[Accepted | IdConflict | StoreFailure | None] = [None] * len(complaints)
         digests = [content_hash(c) for c in complaints]
         pending: list[int] = []
         seen: dict[str, int] = {}
@@ -111,11 +115,14 @@ class Intake:
                     found = self.store.find(complaint.complaint_id)  # type: ignore[arg-type]
                     outcomes[i] = _retry(complaint.complaint_id, found, digests[i])  # type: ignore[arg-type]
                     continue
-                except Exception:
+                except Exception as exc:
                     # Not stored, but the window has seen it: rebuild the window from the store before the next
-                    # decision, so a retry is not counted twice.
+                    # decision, so a retry is not counted twice. The other complaints of the batch go on.
+                    log.exception("complaint %s not stored", complaint.complaint_id)
                     self._window_stale = True
-                    raise
+                    outcomes[i] = StoreFailure(f"complaint {complaint.complaint_id!r} could not be stored: "
+                                               f"{type(exc).__name__}")
+                    continue
                 if engine is not None:
                     engine.store_seq = seq
                 outcomes[i] = Accepted(decision.model_dump(mode="json"), created=True)

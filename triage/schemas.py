@@ -1,11 +1,16 @@
-"""Pydantic models shared by the CLI, the MLflow wrapper and (later) the API."""
+"""Pydantic models shared by the CLI, the MLflow wrapper, replay and the API."""
 
 from __future__ import annotations
 
-from datetime import datetime
+import unicodedata
+from datetime import UTC, datetime, timedelta
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+# Clocks are counted on the official working calendar: a time far outside it is a typo, not a complaint.
+EARLIEST_RECEIVED = datetime(2000, 1, 1, tzinfo=UTC)
+FUTURE_TOLERANCE = timedelta(days=1)  # clock skew between the intake system and us
 
 Channel = Literal["hotline", "app", "web", "wechat", "branch", "letter", "other"]
 
@@ -21,9 +26,35 @@ class ComplaintIn(BaseModel):
     customer_id: str | None = Field(default=None, pattern=r"^[^/?#\s]{1,128}$",
                                     description="The customer's id in your systems (no / ? # or spaces).")
     channel: Channel | None = None
-    product: str | None = None
-    received_at: datetime | None = None
-    amount: float | None = Field(default=None, ge=0, description="Amount in dispute, in yuan.")
+    product: str | None = Field(default=None, max_length=64, description="e.g. 信用卡, 消费贷, 房贷, 催收.")
+    received_at: datetime | None = Field(default=None, description="When the bank received it (ISO 8601; without a "
+                                         "zone: bank time). Omitted: now.")
+    amount: float | None = Field(default=None, ge=0, allow_inf_nan=False, description="Amount in dispute, in yuan.")
+
+    @field_validator("text")
+    @classmethod
+    def _readable(cls, text: str) -> str:
+        # NUL and other control characters cannot be stored everywhere (PostgreSQL refuses NUL) and are never
+        # part of what a customer wrote; a text of only invisible characters is empty.
+        control = sorted({f"U+{ord(ch):04X}" for ch in text
+                          if unicodedata.category(ch) == "Cc" and ch not in "\t\n\r"})
+        if control:
+            raise ValueError(f"text contains control characters ({', '.join(control[:5])})")
+        if all(unicodedata.category(ch)[0] in "ZC" for ch in text):
+            raise ValueError("text has no visible characters")
+        return text
+
+    @field_validator("received_at")
+    @classmethod
+    def _plausible_time(cls, moment: datetime | None) -> datetime | None:
+        if moment is None:
+            return None
+        aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)  # ± a day is all we check
+        if aware < EARLIEST_RECEIVED:
+            raise ValueError(f"received_at {moment.isoformat()} is before {EARLIEST_RECEIVED:%Y-%m-%d}")
+        if aware > datetime.now(UTC) + FUTURE_TOLERANCE:
+            raise ValueError(f"received_at {moment.isoformat()} is in the future")
+        return moment
 
 
 class LabelProbability(BaseModel):

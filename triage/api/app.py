@@ -3,6 +3,8 @@ request ids and scrubbed JSON logs, Prometheus metrics, the /v1 API and the revi
 
 from __future__ import annotations
 
+import math
+import re
 import secrets
 import threading
 import time
@@ -14,6 +16,8 @@ from pathlib import Path
 
 import structlog
 from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from prometheus_client import CollectorRegistry, Counter, Gauge
 from prometheus_fastapi_instrumentator import Instrumentator
@@ -22,13 +26,14 @@ from starlette.middleware.sessions import SessionMiddleware
 from triage import __version__
 from triage.config import Settings, get_settings
 from triage.intake import Intake
-from triage.logs import configure_logging, get_logger
+from triage.logs import configure_logging, get_logger, scrub
 from triage.policy import load_policy
 from triage.service import TriageService
 from triage.serving import LoadedModel, load_serving_model
 from triage.store import Store
 
 log = get_logger("triage.api")
+_REQUEST_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 class Metrics:
@@ -127,10 +132,21 @@ def create_app(settings: Settings | None = None, model: LoadedModel | None = Non
     app.add_middleware(SessionMiddleware, secret_key=_session_secret(settings), session_cookie="triage_session",
                        max_age=8 * 3600, same_site="strict", https_only=settings.secure_cookies)
 
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        """FastAPI's 422 body, with inputs JSON cannot hold (Infinity, NaN) given as text instead of a 500."""
+        errors = [{**error, "input": repr(error["input"])}
+                  if isinstance(error.get("input"), float) and not math.isfinite(error["input"]) else error
+                  for error in exc.errors()]
+        return JSONResponse({"detail": jsonable_encoder(errors)}, status_code=422)
+
     @app.middleware("http")
     async def request_context(request: Request, call_next):
-        request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
-        request_id = "".join(ch for ch in request_id if ch.isalnum() or ch in "-_")[:64] or uuid.uuid4().hex
+        # The caller's request id is kept when it is a plain token that carries no personal data (it is logged
+        # as is); otherwise we make one.
+        request_id = request.headers.get("x-request-id", "")
+        if not _REQUEST_ID.fullmatch(request_id) or scrub(request_id) != request_id:
+            request_id = uuid.uuid4().hex
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(request_id=request_id)
         started = time.perf_counter()

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, HTTPException, Query, Request, status
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
@@ -27,7 +28,7 @@ from triage.api.schemas import (
     StatsOut,
     Tier,
 )
-from triage.intake import Accepted, IdConflict, Intake
+from triage.intake import Accepted, IdConflict, Intake, StoreFailure
 from triage.schemas import ComplaintIn, Decision
 from triage.serving import load_serving_model
 from triage.store import Principal, QueueFilter
@@ -44,7 +45,8 @@ ops_router = APIRouter(tags=["ops"])
 
 def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
     described = {400: "Bad request", 401: "No or an unknown API key", 403: "The key's role may not do this",
-                 404: "Not found", 409: "Conflict", 413: "Too large", 503: "The model is not loaded yet"}
+                 404: "Not found", 409: "Conflict", 413: "Too large", 500: "Not stored: nothing was accepted",
+                 503: "The model is not loaded yet"}
     return {code: {"model": ErrorOut, "description": described[code]} for code in codes}
 
 
@@ -92,7 +94,7 @@ def _count(request: Request, decision: dict) -> None:
                          "returns the stored decision (200); with other content, 409. The complaint is committed "
                          "to the store before the response is sent.",
              responses={200: {"model": Decision, "description": "A retry: the stored decision"},
-                        **_errors(401, 403, 409, 413, 503)})
+                        **_errors(401, 403, 409, 413, 500, 503)})
 def submit(request: Request, complaint: ComplaintIn,
            principal: Submitter) -> JSONResponse:
     problem = _too_long(complaint, request.app.state.runtime.settings.max_text_chars)
@@ -102,6 +104,8 @@ def submit(request: Request, complaint: ComplaintIn,
         accepted = intake(request).submit(complaint, principal.key_id)
     except IdConflict as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
+    except StoreFailure as exc:
+        raise HTTPException(status.HTTP_500_INTERNAL_SERVER_ERROR, f"{exc}; nothing was accepted, retry") from None
     if accepted.created:
         _count(request, accepted.decision)
     return JSONResponse(accepted.decision, status_code=201 if accepted.created else 200)
@@ -121,6 +125,10 @@ def submit_batch(request: Request, batch: BatchIn, principal: Submitter) -> Batc
     items: list[BatchItemOut] = []
     valid: list[tuple[int, ComplaintIn]] = []
     for index, raw in enumerate(batch.complaints):
+        if not isinstance(raw, dict):
+            items.append(BatchItemOut(index=index, status=422, error=f"item: expected a JSON object, got "
+                                                                    f"{type(raw).__name__}"))
+            continue
         try:
             complaint = ComplaintIn.model_validate(raw)
         except ValidationError as exc:
@@ -134,8 +142,10 @@ def submit_batch(request: Request, batch: BatchIn, principal: Submitter) -> Batc
         valid.append((index, complaint))
     outcomes = service.submit_many([c for _, c in valid], principal.key_id) if valid else []
     for (index, complaint), outcome in zip(valid, outcomes, strict=True):
-        if isinstance(outcome, IdConflict):
-            items.append(BatchItemOut(index=index, status=409, complaint_id=complaint.complaint_id, error=str(outcome)))
+        if isinstance(outcome, IdConflict | StoreFailure):
+            code = 409 if isinstance(outcome, IdConflict) else 500
+            items.append(BatchItemOut(index=index, status=code, complaint_id=complaint.complaint_id,
+                                      error=str(outcome)))
             continue
         assert isinstance(outcome, Accepted)
         if outcome.created:
@@ -193,13 +203,15 @@ def check_review(request: Request, review: ReviewIn) -> None:
     """Corrections must name a category the model knows and a department the policy routes to."""
     state = request.app.state.runtime
     categories = [str(c) for c in intake(request).model.classes_]
-    if review.category and review.category not in categories:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
-                            f"category {review.category!r} is unknown; one of {', '.join(categories)}")
     departments = known_departments(state)
+    problems = []
+    if review.category and review.category not in categories:
+        problems.append(("category", review.category, f"unknown category; one of {', '.join(categories)}"))
     if review.department and review.department not in departments:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
-                            f"department {review.department!r} is unknown; one of {', '.join(departments)}")
+        problems.append(("department", review.department, f"unknown department; one of {', '.join(departments)}"))
+    if problems:  # in the same form as every other 422, as the OpenAPI document says
+        raise RequestValidationError([{"type": "value_error", "loc": ("body", field), "msg": message, "input": value}
+                                      for field, value, message in problems])
 
 
 def known_departments(state) -> list[str]:
@@ -217,7 +229,7 @@ def known_departments(state) -> list[str]:
              summary="Confirm or correct a complaint's routing",
              description="Records who and when; the complaint's routing becomes the reviewed one and it leaves the "
                          "queue. Corrections become training rows (`triage feedback export`).",
-             responses=_errors(401, 403, 404))
+             responses=_errors(401, 403, 404, 503))
 def review(request: Request, complaint_id: str, body: ReviewIn,
            principal: Lead) -> Any:
     check_review(request, body)
@@ -230,7 +242,7 @@ def review(request: Request, complaint_id: str, body: ReviewIn,
 
 # ---- clusters and figures ---------------------------------------------------------------------------
 @router.get("/clusters", tags=["groups"], response_model=ClustersOut,
-            summary="Active group clusters and every alert", responses=_errors(401, 403))
+            summary="Active group clusters and every alert", responses=_errors(401, 403, 503))
 def clusters(request: Request, _: Lead) -> Any:
     return {"active": intake(request).clusters(), "alerts": runtime(request).store.alerted_clusters()}
 
@@ -239,7 +251,7 @@ def clusters(request: Request, _: Lead) -> Any:
             summary="The monthly figures: counts by category, channel, tier, department; shares; deadlines",
             description="Complaints received in [from, to). Defaults: from the start of this month (bank time) to "
                         "now. A time without a zone is bank time.",
-            responses=_errors(400, 401, 403))
+            responses=_errors(400, 401, 403, 503))
 def stats(request: Request, _: Lead,
           start: Annotated[datetime | None, Query(alias="from")] = None,
           end: Annotated[datetime | None, Query(alias="to")] = None) -> Any:

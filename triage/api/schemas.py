@@ -19,7 +19,7 @@ class ErrorOut(BaseModel):
 
 class BatchIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    complaints: list[dict[str, Any]] = Field(
+    complaints: list[Any] = Field(
         description="Up to 500 complaints, each as for POST /v1/complaints; each is validated on its own.")
 
 

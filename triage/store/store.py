@@ -9,7 +9,7 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 from sqlalchemy import ColumnElement, Engine, and_, case, func, select, update
@@ -56,6 +56,8 @@ def hash_key(secret: str) -> str:
 def content_hash(complaint: ComplaintIn) -> str:
     """What "the same complaint" means for an idempotent retry: every submitted field, as submitted."""
     fields = complaint.model_dump(mode="json", exclude={"complaint_id"})
+    if complaint.received_at is not None and complaint.received_at.tzinfo is not None:
+        fields["received_at"] = complaint.received_at.astimezone(UTC).isoformat()  # one instant, any zone
     return hashlib.sha256(json.dumps(fields, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
 
 
