@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
 from triage.features.pii import is_luhn_valid, is_valid_id_card
 
 PHONE = "13812345678"
