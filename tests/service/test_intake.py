@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from triage.intake import IdConflict, Intake
+from triage.intake import IdConflict, Intake, StoreFailure
 from triage.policy import load_policy
 from triage.schemas import ComplaintIn
 from triage.service import TriageService
@@ -115,7 +115,7 @@ def test_a_failed_commit_does_not_leave_the_complaint_in_the_window(trained_mode
         raise OSError("disk full")
 
     monkeypatch.setattr(store, "add", disk_full)
-    with pytest.raises(OSError):
+    with pytest.raises(StoreFailure, match="could not be stored"):
         service.submit(complaint("f-2", AGAIN, "cust-7"))
     monkeypatch.setattr(store, "add", real_add)
     retry = service.submit(complaint("f-2", AGAIN, "cust-7")).decision

@@ -21,6 +21,7 @@ from urllib.parse import quote, urlencode
 
 import jinja2
 from fastapi import APIRouter, Form, HTTPException, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
@@ -394,6 +395,8 @@ def review_complaint(request: Request, complaint_id: str, action: Annotated[str,
                                             **(changed if action == "correct" else {})})
             check_review(request, body)
         except ValidationError as exc:
+            problem = "；".join(str(e["msg"]) for e in exc.errors())
+        except RequestValidationError as exc:
             problem = "；".join(str(e["msg"]) for e in exc.errors())
         except HTTPException as exc:
             problem = str(exc.detail)

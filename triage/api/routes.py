@@ -206,9 +206,11 @@ def check_review(request: Request, review: ReviewIn) -> None:
     departments = known_departments(state)
     problems = []
     if review.category and review.category not in categories:
-        problems.append(("category", review.category, f"unknown category; one of {', '.join(categories)}"))
+        problems.append(("category", review.category,
+                         f"category {review.category!r} is unknown; one of {', '.join(categories)}"))
     if review.department and review.department not in departments:
-        problems.append(("department", review.department, f"unknown department; one of {', '.join(departments)}"))
+        problems.append(("department", review.department,
+                         f"department {review.department!r} is unknown; one of {', '.join(departments)}"))
     if problems:  # in the same form as every other 422, as the OpenAPI document says
         raise RequestValidationError([{"type": "value_error", "loc": ("body", field), "msg": message, "input": value}
                                       for field, value, message in problems])
