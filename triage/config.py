@@ -34,6 +34,10 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, description="Port `triage serve` binds.")
     max_text_chars: int = Field(default=20_000, description="Longer texts are refused with 413.")
     max_batch: int = Field(default=500, description="Most complaints in one batch request (more: 413).")
+    micro_batch: int = Field(default=64, description="Single complaints arriving together are decided together, "
+                             "up to this many (one encode); 0 or 1: one at a time.")
+    micro_batch_wait_ms: float = Field(default=0.0, description="How long the first of a micro-batch waits for "
+                                       "company; 0: take what has arrived.")
     session_secret: str | None = Field(default=None, description="Signs the review pages' session cookie; "
                                        "unset: a random secret kept in data_dir/session.key.")
     secure_cookies: bool = Field(default=False, description="Mark the session cookie Secure (behind HTTPS).")

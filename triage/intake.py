@@ -9,8 +9,11 @@ before its decision is returned.
 from __future__ import annotations
 
 import logging
+import queue
 import threading
+import time
 import uuid
+from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -63,10 +66,12 @@ class Intake:
             raise outcome
         return outcome
 
-    def submit_many(self, complaints: list[ComplaintIn], submitted_by: int | None = None
+    def submit_many(self, complaints: list[ComplaintIn], submitted_by: int | list[int | None] | None = None
                     ) -> list[Accepted | IdConflict | StoreFailure]:
         """Each complaint is accepted (new or an idempotent retry), refused as an id conflict, or failed to be
-        stored; one model call for all of them, then one complaint at a time."""
+        stored; one model call for all of them, then one complaint at a time. `submitted_by`: one key id for
+        all, or one per complaint (the micro-batcher mixes callers)."""
+        submitters = submitted_by if isinstance(submitted_by, list) else [submitted_by] * len(complaints)
         outcomes: list[Accepted | IdConflict | StoreFailure | None] = [None] * len(complaints)
         digests = [content_hash(c) for c in complaints]
         pending: list[int] = []
@@ -109,7 +114,7 @@ class Intake:
                 alerted = (engine.cluster(decision.group.cluster_id)
                            if engine is not None and decision.group.alert and decision.group.cluster_id else None)
                 try:
-                    seq = self.store.add(complaint, digests[i], decision, vector, submitted_by, alerted)
+                    seq = self.store.add(complaint, digests[i], decision, vector, submitters[i], alerted)
                 except StoreConflict:  # another process stored the id between our check and our insert
                     self._window_stale = True  # the window saw a complaint the store holds under other content
                     found = self.store.find(complaint.complaint_id)  # type: ignore[arg-type]
@@ -216,3 +221,73 @@ def catch_up(service: TriageService, engine: SimilarityEngine, store: Store, aft
             engine.store_seq = row["seq"]
     engine.store_seq = max(engine.store_seq, after_seq)
     return len(rows)
+
+
+@dataclass
+class _Waiting:
+    complaint: ComplaintIn
+    submitted_by: int | None
+    done: Future
+
+
+class MicroBatcher:
+    """Decides complaints that arrive at the same time together: one embedding and classifier call for all of
+    them (the encoder is several times cheaper per text in a batch), one pass under the intake lock.
+
+    Greedy, not timed: a worker takes whatever is waiting the moment it is free, so a lone request waits for
+    nothing, and under load the batch is what arrived while the previous one was being decided (up to
+    `max_batch`). `max_wait_ms` > 0 adds a short wait for company after the first arrival.
+    """
+
+    def __init__(self, intake: Intake, max_batch: int = 64, max_wait_ms: float = 0.0):
+        self.intake = intake
+        self.max_batch = max_batch
+        self.max_wait = max_wait_ms / 1000
+        self._queue: queue.SimpleQueue[_Waiting | None] = queue.SimpleQueue()
+        self._worker = threading.Thread(target=self._run, name="micro-batcher", daemon=True)
+        self._worker.start()
+        self.batches = 0
+        self.complaints = 0
+
+    def submit(self, complaint: ComplaintIn, submitted_by: int | None = None) -> Accepted:
+        waiting = _Waiting(complaint, submitted_by, Future())
+        self._queue.put(waiting)
+        return waiting.done.result()
+
+    def close(self) -> None:
+        self._queue.put(None)
+        self._worker.join(timeout=30)
+
+    def _take(self) -> list[_Waiting] | None:
+        first = self._queue.get()
+        if first is None:
+            return None
+        batch = [first]
+        deadline = time.monotonic() + self.max_wait
+        while len(batch) < self.max_batch:
+            try:
+                remaining = deadline - time.monotonic()
+                item = self._queue.get(timeout=remaining) if remaining > 0 else self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if item is None:
+                self._queue.put(None)  # close after this batch
+                break
+            batch.append(item)
+        return batch
+
+    def _run(self) -> None:
+        while (batch := self._take()) is not None:
+            try:
+                outcomes = self.intake.submit_many([w.complaint for w in batch], [w.submitted_by for w in batch])
+            except BaseException as exc:  # a bug, not a bad complaint: every caller of the batch hears of it
+                for waiting in batch:
+                    waiting.done.set_exception(exc)
+                continue
+            self.batches += 1
+            self.complaints += len(batch)
+            for waiting, outcome in zip(batch, outcomes, strict=True):
+                if isinstance(outcome, Exception):
+                    waiting.done.set_exception(outcome)
+                else:
+                    waiting.done.set_result(outcome)

@@ -25,7 +25,7 @@ from starlette.middleware.sessions import SessionMiddleware
 
 from triage import __version__
 from triage.config import Settings, get_settings
-from triage.intake import Intake
+from triage.intake import Intake, MicroBatcher
 from triage.logs import configure_logging, get_logger, scrub
 from triage.policy import load_policy
 from triage.service import TriageService
@@ -58,6 +58,7 @@ class Runtime:
     store: Store
     metrics: Metrics
     intake: Intake | None = None
+    batcher: MicroBatcher | None = None  # single complaints go through it when micro-batching is on
     loaded: LoadedModel | None = None
     error: str | None = None  # why the model could not be loaded
     reload_lock: threading.Lock = field(default_factory=threading.Lock)
@@ -70,6 +71,8 @@ class Runtime:
             service.warm()
             started = time.perf_counter()
             self.intake = Intake(service, self.store, self.settings.data_dir / "similarity")
+            if self.settings.micro_batch > 1:
+                self.batcher = MicroBatcher(self.intake, self.settings.micro_batch, self.settings.micro_batch_wait_ms)
             self.loaded = loaded
             self.metrics.model_ready.set(1)
             log.info("ready", model_version=loaded.model.version_, source=loaded.source,
@@ -113,6 +116,8 @@ def create_app(settings: Settings | None = None, model: LoadedModel | None = Non
             yield
         finally:
             loader.join()
+            if runtime.batcher is not None:
+                runtime.batcher.close()
             if runtime.intake is not None:
                 runtime.intake.save_snapshot()
             store.close()

@@ -100,8 +100,9 @@ def submit(request: Request, complaint: ComplaintIn,
     problem = _too_long(complaint, request.app.state.runtime.settings.max_text_chars)
     if problem:
         raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, problem)
+    accept = request.app.state.runtime.batcher or intake(request)
     try:
-        accepted = intake(request).submit(complaint, principal.key_id)
+        accepted = accept.submit(complaint, principal.key_id)
     except IdConflict as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
     except StoreFailure as exc:
