@@ -313,6 +313,40 @@ def demo(model: ModelOption = None, count: int = 6) -> None:
         }, ensure_ascii=False))
 
 
+@app.command()
+def bench(
+    quick: Annotated[bool, typer.Option(help="Shorter runs, windows up to 100k, no training (< 3 min).")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    model: ModelOption = None,
+    out: Annotated[Path | None, typer.Option(help="Also write the JSON here.")] = None,
+    plots: Annotated[Path | None, typer.Option(help="Write the similarity and HTTP plots (PNG) here.")] = None,
+) -> None:
+    """Latency, throughput, similarity at scale, cold start and memory, each beside the bare encode cost
+    measured in the same run (needs wrk for the HTTP part: `apt-get install wrk`)."""
+    from bench.suite import run, statistics_line
+
+    model_dir = model or get_settings().model_dir
+    if not (model_dir / "meta.json").exists():
+        _fail(f"no model in {model_dir}: run `triage init` or pass --model DIR")
+    result = run(model_dir, quick=quick, progress=lambda message: err.print(message))
+    result["date"] = datetime.now().astimezone().isoformat(timespec="seconds")
+    text = json.dumps(result, ensure_ascii=False)
+    if out is not None:
+        out.write_text(text + "\n", encoding="utf-8")
+    if plots is not None:
+        from bench.plots import http_plot, similarity_plot
+
+        plots.mkdir(parents=True, exist_ok=True)
+        similarity_plot(result, plots / "similarity-latency.png")
+        if result["http"]:
+            http_plot(result, plots / "http-latency.png")
+    if as_json:
+        print(text)
+    else:
+        print(json.dumps(result, ensure_ascii=False, indent=2))
+        err.print(statistics_line(result))
+
+
 from triage.policy.cli import policy_app  # noqa: E402 - the policy sub-commands live with the policy
 
 app.add_typer(policy_app, name="policy")
