@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
 
 import jieba
@@ -47,9 +47,16 @@ def warm_tokenizer() -> None:
 
 def tokenize(text: str) -> list[str]:
     """Words of the text, lower-cased, without stopwords, whitespace and punctuation."""
+    return list(_words(text))
+
+
+# One complaint's text is segmented three times on its way (the classifier's word features, the topic vector,
+# the similarity layer's words): jieba is the dearest step after the embedding, so segment it once.
+@lru_cache(maxsize=4096)
+def _words(text: str) -> tuple[str, ...]:
     stop = stopwords()
-    return [
+    return tuple(
         word
         for word in _tokenizer().lcut(text.lower(), HMM=True)
         if word.strip() and word not in stop and any(ch.isalnum() for ch in word)
-    ]
+    )
