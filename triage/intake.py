@@ -20,11 +20,11 @@ from pathlib import Path
 
 from triage.features.prepare import prepare_text
 from triage.models import TriageModel
-from triage.schemas import ComplaintIn
+from triage.schemas import ComplaintIn, Decision
 from triage.service import TriageService
 from triage.similarity.engine import SimilarityEngine, SimilarityStateError
 from triage.store import Store, StoreConflict
-from triage.store.store import content_hash
+from triage.store.store import NewComplaint, content_hash
 
 log = logging.getLogger(__name__)
 REBUILD_BATCH = 512
@@ -102,35 +102,31 @@ class Intake:
                 predictions, vectors = service.predict(batch)
             if self._window_stale:
                 self._rebuild_window(service)
+            decided: dict[str, tuple[int, NewComplaint]] = {}  # complaint id -> (position, what to store)
+            repeated: list[tuple[int, int]] = []  # (position, position of the same id earlier in this batch)
             for j, i in enumerate(pending):
                 complaint = complaints[i]
-                found = self.store.find(complaint.complaint_id)  # type: ignore[arg-type]
-                if found is not None:  # another request (or an earlier item of this batch) was first
-                    outcomes[i] = _retry(complaint.complaint_id, found, digests[i])  # type: ignore[arg-type]
+                complaint_id: str = complaint.complaint_id  # type: ignore[assignment]
+                if complaint_id in decided:  # an earlier item of this batch, not stored yet
+                    first, earlier = decided[complaint_id]
+                    outcomes[i] = _retry(complaint_id, (earlier.digest, decision_json(earlier.decision)), digests[i])
+                    repeated.append((i, first))
+                    continue
+                found = self.store.find(complaint_id)
+                if found is not None:  # another request was first
+                    outcomes[i] = _retry(complaint_id, found, digests[i])
                     continue
                 vector = None if vectors is None else vectors[j]
                 decision = service.decide(complaint, predictions[j], vector)
                 engine = service.similarity
                 alerted = (engine.cluster(decision.group.cluster_id)
                            if engine is not None and decision.group.alert and decision.group.cluster_id else None)
-                try:
-                    seq = self.store.add(complaint, digests[i], decision, vector, submitters[i], alerted)
-                except StoreConflict:  # another process stored the id between our check and our insert
-                    self._window_stale = True  # the window saw a complaint the store holds under other content
-                    found = self.store.find(complaint.complaint_id)  # type: ignore[arg-type]
-                    outcomes[i] = _retry(complaint.complaint_id, found, digests[i])  # type: ignore[arg-type]
-                    continue
-                except Exception as exc:
-                    # Not stored, but the window has seen it: rebuild the window from the store before the next
-                    # decision, so a retry is not counted twice. The other complaints of the batch go on.
-                    log.exception("complaint %s not stored", complaint.complaint_id)
-                    self._window_stale = True
-                    outcomes[i] = StoreFailure(f"complaint {complaint.complaint_id!r} could not be stored: "
-                                               f"{type(exc).__name__}")
-                    continue
-                if engine is not None:
-                    engine.store_seq = seq
-                outcomes[i] = Accepted(decision.model_dump(mode="json"), created=True)
+                decided[complaint_id] = (i, NewComplaint(complaint, digests[i], decision, vector, submitters[i],
+                                                         alerted))
+            self._commit(list(decided.values()), outcomes, service)
+            for i, first in repeated:  # a retry of a complaint that could not be stored is not accepted either
+                if isinstance(outcomes[first], StoreFailure):
+                    outcomes[i] = outcomes[first]
         return outcomes  # type: ignore[return-value]
 
     # ---- model swap and shutdown ------------------------------------------------------------------
@@ -146,6 +142,35 @@ class Intake:
             fresh.similarity = engine
             self.service = fresh
         log.info("model swapped", extra={"model_version": model.version_})
+
+    def _commit(self, decided: list[tuple[int, NewComplaint]], outcomes: list, service: TriageService) -> None:
+        """Store the decided complaints in one transaction; when that fails, one at a time, so one bad row
+        fails alone. A complaint the window saw but the store did not take makes the window stale."""
+        if not decided:
+            return
+        try:
+            seqs = self.store.add_many([row for _, row in decided])
+        except Exception:
+            seqs = []
+            for i, row in decided:
+                try:
+                    seqs.append(self.store.add_many([row])[0])
+                except StoreConflict:  # another process stored the id between our check and our insert
+                    self._window_stale = True
+                    complaint_id = str(row.decision.complaint_id)
+                    found = self.store.find(complaint_id)
+                    outcomes[i] = (_retry(complaint_id, found, row.digest) if found is not None
+                                   else StoreFailure(f"complaint {complaint_id!r} could not be stored"))
+                except Exception as exc:
+                    log.exception("complaint %s not stored", row.decision.complaint_id)
+                    self._window_stale = True
+                    outcomes[i] = StoreFailure(f"complaint {row.decision.complaint_id!r} could not be stored: "
+                                               f"{type(exc).__name__}")
+            decided = [(i, row) for i, row in decided if outcomes[i] is None]
+        for (i, row), seq in zip(decided, seqs, strict=True):
+            outcomes[i] = Accepted(decision_json(row.decision), created=True)
+            if service.similarity is not None:
+                service.similarity.store_seq = max(service.similarity.store_seq, seq)
 
     def _rebuild_window(self, service: TriageService) -> None:
         log.warning("rebuilding the similarity window from the store after a failed commit")
@@ -171,6 +196,10 @@ class Intake:
     @property
     def model(self) -> TriageModel:
         return self.service.model
+
+
+def decision_json(decision: Decision) -> dict:
+    return decision.model_dump(mode="json")
 
 
 def _retry(complaint_id: str, found: tuple[str, dict], digest: str) -> Accepted | IdConflict:

@@ -109,15 +109,15 @@ def test_a_failed_commit_does_not_leave_the_complaint_in_the_window(trained_mode
     its own ghost as an earlier complaint on the same matter."""
     service = intake(trained_model, store, None)
     service.submit(complaint("f-1", FIRST, "cust-7", hours_ago=30))
-    real_add = store.add
+    real_add = store.add_many
 
     def disk_full(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr(store, "add", disk_full)
+    monkeypatch.setattr(store, "add_many", disk_full)
     with pytest.raises(StoreFailure, match="could not be stored"):
         service.submit(complaint("f-2", AGAIN, "cust-7"))
-    monkeypatch.setattr(store, "add", real_add)
+    monkeypatch.setattr(store, "add_many", real_add)
     retry = service.submit(complaint("f-2", AGAIN, "cust-7")).decision
     assert retry["repeat"]["repeat_count"] == 2  # f-1 and this one, not a ghost f-2 as well
     assert [r["complaint_id"] for r in retry["repeat"]["related"]] == ["f-1"]

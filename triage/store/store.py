@@ -39,6 +39,18 @@ class Principal:
 
 
 @dataclass(frozen=True)
+class NewComplaint:
+    """A decided complaint, ready to be stored."""
+
+    complaint: ComplaintIn
+    digest: str
+    decision: Decision
+    vector: np.ndarray | None
+    submitted_by: int | None
+    alerted_cluster: dict | None = None
+
+
+@dataclass(frozen=True)
 class QueueFilter:
     tier: str | None = None
     category: str | None = None
@@ -137,22 +149,30 @@ class Store:
         """Commit a complaint with its first decision (and the summary of the cluster it made alert, in the
         same transaction); returns its arrival number. Raises StoreConflict when the id is taken (by
         another process; the caller compares content)."""
-        received = decision.received_at
+        return self.add_many([NewComplaint(complaint, digest, decision, vector, submitted_by, alerted_cluster)])[0]
+
+    def add_many(self, rows: list[NewComplaint]) -> list[int]:
+        """Commit complaints with their first decisions in one transaction (one fsync for all: a group commit);
+        all or none. Raises StoreConflict when an id is taken."""
         try:
             with self.session() as session:
-                record = Complaint(
-                    complaint_id=decision.complaint_id, customer_id=complaint.customer_id,
-                    channel=complaint.channel, product=complaint.product, amount=complaint.amount,
-                    text=complaint.text, received_at=received, content_hash=digest, submitted_by=submitted_by,
-                    **_routing(decision))
-                session.add(record)
+                records = []
+                for row in rows:
+                    record = Complaint(
+                        complaint_id=row.decision.complaint_id, customer_id=row.complaint.customer_id,
+                        channel=row.complaint.channel, product=row.complaint.product, amount=row.complaint.amount,
+                        text=row.complaint.text, received_at=row.decision.received_at, content_hash=row.digest,
+                        submitted_by=row.submitted_by, **_routing(row.decision))
+                    session.add(record)
+                    records.append(record)
                 session.flush()
-                session.add(_decision_record(record.seq, decision, vector))
-                if alerted_cluster is not None:
-                    _save_cluster(session, alerted_cluster)
-                return record.seq
+                for row, record in zip(rows, records, strict=True):
+                    session.add(_decision_record(record.seq, row.decision, row.vector))
+                    if row.alerted_cluster is not None:
+                        _save_cluster(session, row.alerted_cluster)
+                return [record.seq for record in records]
         except IntegrityError as exc:
-            raise StoreConflict(decision.complaint_id) from exc
+            raise StoreConflict(", ".join(str(row.decision.complaint_id) for row in rows)) from exc
 
     def add_decision(self, complaint_seq: int, decision: Decision, vector: np.ndarray | None) -> None:
         """A later decision on a stored complaint (a re-triage after a model swap): kept beside the first."""
