@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import numpy as np
+
 from triage.features.prepare import prepare_text
 from triage.models import TriageModel
 from triage.schemas import ComplaintIn, Decision
@@ -36,6 +38,20 @@ class IdConflict(Exception):
 
 class StoreFailure(Exception):
     """The complaint was decided but could not be committed: it was not accepted (retry it)."""
+
+
+@dataclass
+class _Staged:
+    """A batch between the model stage and the store stage."""
+
+    complaints: list[ComplaintIn]
+    submitters: list[int | None]
+    digests: list[str]
+    outcomes: list
+    pending: list[int]
+    service: TriageService
+    predictions: list
+    vectors: np.ndarray | None
 
 
 @dataclass(frozen=True)
@@ -71,6 +87,12 @@ class Intake:
         """Each complaint is accepted (new or an idempotent retry), refused as an id conflict, or failed to be
         stored; one model call for all of them, then one complaint at a time. `submitted_by`: one key id for
         all, or one per complaint (the micro-batcher mixes callers)."""
+        return self.store_stage(self.model_stage(complaints, submitted_by))
+
+    def model_stage(self, complaints: list[ComplaintIn], submitted_by: int | list[int | None] | None = None
+                    ) -> _Staged:
+        """The stateless half: ids, retries of stored complaints, and one model call. May run in parallel
+        with `store_stage` of an earlier batch."""
         submitters = submitted_by if isinstance(submitted_by, list) else [submitted_by] * len(complaints)
         outcomes: list[Accepted | IdConflict | StoreFailure | None] = [None] * len(complaints)
         digests = [content_hash(c) for c in complaints]
@@ -90,12 +112,19 @@ class Intake:
                     continue
             seen[complaints[i].complaint_id] = i  # type: ignore[index]
             pending.append(i)
-        if not pending:
-            return outcomes  # type: ignore[return-value]
-
         service = self.service
         batch = [complaints[i] for i in pending]
-        predictions, vectors = service.predict(batch)
+        predictions, vectors = service.predict(batch) if batch else ([], None)
+        return _Staged(complaints, submitters, digests, outcomes, pending, service, predictions, vectors)
+
+    def store_stage(self, staged: _Staged) -> list[Accepted | IdConflict | StoreFailure]:
+        """The stateful half, in arrival order under the lock: similarity, policy, one commit for the batch."""
+        complaints, submitters, digests = staged.complaints, staged.submitters, staged.digests
+        outcomes, pending, service = staged.outcomes, staged.pending, staged.service
+        predictions, vectors = staged.predictions, staged.vectors
+        if not pending:
+            return outcomes
+        batch = [complaints[i] for i in pending]
         with self._lock:
             if self.service is not service:  # the model was swapped meanwhile: its vectors live in another space
                 service = self.service
@@ -127,7 +156,7 @@ class Intake:
             for i, first in repeated:  # a retry of a complaint that could not be stored is not accepted either
                 if isinstance(outcomes[first], StoreFailure):
                     outcomes[i] = outcomes[first]
-        return outcomes  # type: ignore[return-value]
+        return outcomes
 
     # ---- model swap and shutdown ------------------------------------------------------------------
     def swap(self, model: TriageModel) -> None:
@@ -273,8 +302,13 @@ class MicroBatcher:
         self.max_batch = max_batch
         self.max_wait = max_wait_ms / 1000
         self._queue: queue.SimpleQueue[_Waiting | None] = queue.SimpleQueue()
-        self._worker = threading.Thread(target=self._run, name="micro-batcher", daemon=True)
-        self._worker.start()
+        # Two stages on two threads: while one batch is decided and committed, the next is embedded (the
+        # encoder's matrix products release the GIL, so the stages overlap on two cores).
+        self._staged: queue.Queue[tuple[list[_Waiting], _Staged | BaseException] | None] = queue.Queue(maxsize=1)
+        self._model_worker = threading.Thread(target=self._model_loop, name="micro-batch-model", daemon=True)
+        self._store_worker = threading.Thread(target=self._store_loop, name="micro-batch-store", daemon=True)
+        self._model_worker.start()
+        self._store_worker.start()
         self.batches = 0
         self.complaints = 0
 
@@ -285,7 +319,8 @@ class MicroBatcher:
 
     def close(self) -> None:
         self._queue.put(None)
-        self._worker.join(timeout=30)
+        self._model_worker.join(timeout=30)
+        self._store_worker.join(timeout=30)
 
     def _take(self) -> list[_Waiting] | None:
         first = self._queue.get()
@@ -305,11 +340,24 @@ class MicroBatcher:
             batch.append(item)
         return batch
 
-    def _run(self) -> None:
+    def _model_loop(self) -> None:
         while (batch := self._take()) is not None:
+            staged: _Staged | BaseException
             try:
-                outcomes = self.intake.submit_many([w.complaint for w in batch], [w.submitted_by for w in batch])
+                staged = self.intake.model_stage([w.complaint for w in batch], [w.submitted_by for w in batch])
             except BaseException as exc:  # a bug, not a bad complaint: every caller of the batch hears of it
+                staged = exc
+            self._staged.put((batch, staged))
+        self._staged.put(None)
+
+    def _store_loop(self) -> None:
+        while (item := self._staged.get()) is not None:
+            batch, staged = item
+            try:
+                if isinstance(staged, BaseException):
+                    raise staged
+                outcomes = self.intake.store_stage(staged)
+            except BaseException as exc:
                 for waiting in batch:
                     waiting.done.set_exception(exc)
                 continue
