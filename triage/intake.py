@@ -97,20 +97,16 @@ class Intake:
         outcomes: list[Accepted | IdConflict | StoreFailure | None] = [None] * len(complaints)
         digests = [content_hash(c) for c in complaints]
         pending: list[int] = []
-        seen: dict[str, int] = {}
+        taken = self.store.taken([c.complaint_id for c in complaints if c.complaint_id is not None])
         for i, complaint in enumerate(complaints):
             if complaint.complaint_id is None:
                 local_now = datetime.now(self.service.policy.zone)
                 complaints[i] = complaint.model_copy(update={"complaint_id": new_complaint_id(local_now)})
-            elif complaint.complaint_id in seen:  # the same id twice in one batch: the later one is a retry
-                pending.append(i)
-                continue
-            else:
+            elif complaint.complaint_id in taken:  # a retry of a stored complaint: no model call for it
                 found = self.store.find(complaint.complaint_id)
                 if found is not None:
                     outcomes[i] = _retry(complaint.complaint_id, found, digests[i])
                     continue
-            seen[complaints[i].complaint_id] = i  # type: ignore[index]
             pending.append(i)
         service = self.service
         batch = [complaints[i] for i in pending]
@@ -131,6 +127,7 @@ class Intake:
                 predictions, vectors = service.predict(batch)
             if self._window_stale:
                 self._rebuild_window(service)
+            taken = self.store.taken([complaints[i].complaint_id for i in pending])  # type: ignore[misc]
             decided: dict[str, tuple[int, NewComplaint]] = {}  # complaint id -> (position, what to store)
             repeated: list[tuple[int, int]] = []  # (position, position of the same id earlier in this batch)
             for j, i in enumerate(pending):
@@ -141,7 +138,7 @@ class Intake:
                     outcomes[i] = _retry(complaint_id, (earlier.digest, decision_json(earlier.decision)), digests[i])
                     repeated.append((i, first))
                     continue
-                found = self.store.find(complaint_id)
+                found = self.store.find(complaint_id) if complaint_id in taken else None
                 if found is not None:  # another request was first
                     outcomes[i] = _retry(complaint_id, found, digests[i])
                     continue

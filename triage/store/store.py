@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
+import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,6 +24,7 @@ from triage.store.tables import ApiKey, ClusterRecord, Complaint, DecisionRecord
 ROLES = ("intake", "lead", "admin")
 KEY_PREFIX = "trk_"
 TIER_RANK = {"red": 0, "yellow": 1, "green": 2}
+KEY_CACHE_SECONDS = 10.0
 
 
 class StoreConflict(Exception):
@@ -79,6 +81,7 @@ class Store:
         self.engine: Engine = open_engine(url, synchronous)
         migrate(self.engine)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._keys: dict[str, tuple[Principal, float]] = {}  # key hash -> (holder, valid until, monotonic)
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -109,6 +112,7 @@ class Store:
                     for k in session.scalars(select(ApiKey).order_by(ApiKey.id))]
 
     def revoke_key(self, key_id: int) -> bool:
+        self._keys.clear()
         with self.session() as session:
             key = session.get(ApiKey, key_id)
             if key is None:
@@ -118,10 +122,19 @@ class Store:
             return True
 
     def authenticate(self, secret: str) -> Principal | None:
+        """The key's holder, or None for an unknown or revoked key. Known keys are remembered for
+        KEY_CACHE_SECONDS (one query less per request); a revocation through this store takes effect at once,
+        one made by another process (`triage keys revoke`) within that time."""
+        digest = hash_key(secret)
+        cached = self._keys.get(digest)
+        if cached is not None and cached[1] > time.monotonic():
+            return cached[0]
         with self.session() as session:
-            key = session.scalar(select(ApiKey).where(ApiKey.key_hash == hash_key(secret),
-                                                      ApiKey.revoked_at.is_(None)))
-            return Principal(key.id, key.name, key.role) if key else None
+            key = session.scalar(select(ApiKey).where(ApiKey.key_hash == digest, ApiKey.revoked_at.is_(None)))
+            principal = Principal(key.id, key.name, key.role) if key else None
+        if principal is not None:
+            self._keys[digest] = (principal, time.monotonic() + KEY_CACHE_SECONDS)
+        return principal
 
     def principal(self, key_id: int) -> Principal | None:
         with self.session() as session:
@@ -134,6 +147,14 @@ class Store:
                 ApiKey.role == role, ApiKey.revoked_at.is_(None))) or 0) > 0
 
     # ---- complaints ----------------------------------------------------------------------------
+    def taken(self, complaint_ids: list[str]) -> set[str]:
+        """Which of these ids are stored (one indexed query for a batch)."""
+        if not complaint_ids:
+            return set()
+        with self.session() as session:
+            return set(session.scalars(select(Complaint.complaint_id)
+                                      .where(Complaint.complaint_id.in_(set(complaint_ids)))))
+
     def find(self, complaint_id: str) -> tuple[str, dict] | None:
         """(content hash, latest decision) of a stored complaint, or None."""
         with self.session() as session:
