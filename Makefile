@@ -30,12 +30,14 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[st,dev]'
 	touch $(STAMP)
 
-# Debian packages: a CJK font (category names in plots and screenshots) and Chromium (the browser test drives it
-# through Playwright, which must not download a browser of its own). Best effort: root + apt only.
+# Debian packages: a CJK font (category names in plots and screenshots), Chromium (the browser test drives it
+# through Playwright, which must not download a browser of its own) and wrk (the HTTP load of `triage bench`).
+# Best effort: root + apt only.
 system-deps:
 	@missing=""; \
 	fc-list 2>/dev/null | grep -qi 'wenquanyi' || missing="$$missing fonts-wqy-microhei"; \
 	test -x /usr/bin/chromium || missing="$$missing chromium"; \
+	command -v wrk >/dev/null || missing="$$missing wrk"; \
 	if [ -n "$$missing" ]; then \
 		if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
 			(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null) \

@@ -35,6 +35,7 @@ def http_plot(result: dict, path: Path) -> Path:
     figure, left = plt.subplots(figsize=(5, 3.2), dpi=120)
     left.plot(connections, [r["p50_ms"] for r in runs], "o-", label="p50")
     left.plot(connections, [r["p99_ms"] for r in runs], "s--", label="p99")
+    left.axhline(150, color="tab:red", linewidth=0.8, linestyle=":", label="p99 target at 16")
     left.set_xscale("log", base=2)
     left.set_xlabel("concurrent clients (wrk connections)")
     left.set_ylabel("latency, ms")

@@ -40,6 +40,28 @@ class StoreFailure(Exception):
     """The complaint was decided but could not be committed: it was not accepted (retry it)."""
 
 
+class FairLock:
+    """A lock taken in the order it was asked for. threading.Lock lets a thread that just released it take it
+    again ahead of the others, so under load one batch request could wait behind dozens of later ones."""
+
+    def __init__(self) -> None:
+        self._turns = threading.Condition()
+        self._next_ticket = 0
+        self._serving = 0
+
+    def __enter__(self) -> FairLock:
+        with self._turns:
+            ticket = self._next_ticket
+            self._next_ticket += 1
+            self._turns.wait_for(lambda: self._serving == ticket)
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        with self._turns:
+            self._serving += 1
+            self._turns.notify_all()
+
+
 @dataclass
 class _Staged:
     """A batch between the model stage and the store stage."""
@@ -72,7 +94,7 @@ class Intake:
         self.service = service
         self.store = store
         self.snapshot_dir = snapshot_dir
-        self._lock = threading.Lock()
+        self._lock = FairLock()
         self._window_stale = False  # a decided complaint failed to commit: the window must be rebuilt
 
     # ---- accepting ---------------------------------------------------------------------------------
