@@ -4,6 +4,7 @@ request ids and scrubbed JSON logs, Prometheus metrics, the /v1 API and the revi
 from __future__ import annotations
 
 import math
+import os
 import re
 import secrets
 import threading
@@ -22,6 +23,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CollectorRegistry, Counter, Gauge
 from prometheus_fastapi_instrumentator import Instrumentator
 from starlette.middleware.sessions import SessionMiddleware
+from threadpoolctl import threadpool_limits
 
 from triage import __version__
 from triage.config import Settings, get_settings
@@ -99,6 +101,9 @@ def create_app(settings: Settings | None = None, model: LoadedModel | None = Non
     in a background thread when `background` is set (so /healthz answers and /readyz says 'not yet')."""
     settings = settings or get_settings()
     configure_logging(settings.log_level)
+    # BLAS and OpenMP pools no larger than the CPUs this process may use (a container's cpuset, not the
+    # host's core count): more threads than cores only contend with the request and batcher threads.
+    threadpool_limits(len(os.sched_getaffinity(0)))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
