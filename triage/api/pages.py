@@ -199,6 +199,14 @@ def _intake(request: Request) -> Intake | None:
     return request.app.state.runtime.intake
 
 
+def _signed_in_service(request: Request) -> Intake | Response:
+    """The intake a signed-in lead's page reads, or the page to show instead (sign in; not ready yet)."""
+    if _viewer(request) is None:
+        return _to_login(request)
+    service = _intake(request)
+    return _not_ready(request) if service is None else service
+
+
 def _not_ready(request: Request) -> Response:
     error = request.app.state.runtime.error
     return _error(request, 503, "服务尚未就绪",
@@ -277,11 +285,9 @@ def _int(raw: str | None, default: int, low: int, high: int) -> int:
 def queue_page(request: Request, tier: str | None = None, category: str | None = None,
                department: str | None = None, min_age_hours: str | None = None, max_age_hours: str | None = None,
                limit: str | None = None, offset: str | None = None) -> Response:
-    if _viewer(request) is None:
-        return _to_login(request)
-    service = _intake(request)
-    if service is None:
-        return _not_ready(request)
+    service = _signed_in_service(request)
+    if isinstance(service, Response):
+        return service
     state = request.app.state.runtime
     categories = [str(c) for c in service.model.classes_]
     departments = known_departments(state)
@@ -353,11 +359,9 @@ def _complaint_context(request: Request, service: Intake, record: dict) -> dict[
 
 @router.get("/review/{complaint_id}")
 def complaint_page(request: Request, complaint_id: str) -> Response:
-    if _viewer(request) is None:
-        return _to_login(request)
-    service = _intake(request)
-    if service is None:
-        return _not_ready(request)
+    service = _signed_in_service(request)
+    if isinstance(service, Response):
+        return service
     record = request.app.state.runtime.store.complaint(complaint_id)
     if record is None:
         return _error(request, 404, "未找到投诉", f"没有编号为「{complaint_id}」的投诉。")
@@ -426,11 +430,9 @@ def _with_charts(request: Request, clusters: list[dict], **size: int) -> list[di
 
 @router.get("/clusters")
 def clusters_page(request: Request) -> Response:
-    if _viewer(request) is None:
-        return _to_login(request)
-    service = _intake(request)
-    if service is None:
-        return _not_ready(request)
+    service = _signed_in_service(request)
+    if isinstance(service, Response):
+        return service
     active = service.clusters()
     alerted = request.app.state.runtime.store.alerted_clusters()
     shown_active, shown_alerted = active[:MAX_CLUSTERS], alerted[:MAX_CLUSTERS]
@@ -442,11 +444,9 @@ def clusters_page(request: Request) -> Response:
 
 @router.get("/clusters/{cluster_id}")
 def cluster_page(request: Request, cluster_id: str) -> Response:
-    if _viewer(request) is None:
-        return _to_login(request)
-    service = _intake(request)
-    if service is None:
-        return _not_ready(request)
+    service = _signed_in_service(request)
+    if isinstance(service, Response):
+        return service
     store = request.app.state.runtime.store
     cluster = service.cluster(cluster_id)
     in_window = cluster is not None
