@@ -172,9 +172,13 @@ class Intake:
                 decided[complaint_id] = (i, NewComplaint(complaint, digests[i], decision, vector, submitters[i],
                                                          alerted))
             self._commit(list(decided.values()), outcomes, service)
-            for i, first in repeated:  # a retry of a complaint that could not be stored is not accepted either
-                if isinstance(outcomes[first], StoreFailure):
-                    outcomes[i] = outcomes[first]
+            for i, first in repeated:  # answered as its first occurrence ended: stored by us or by another process
+                origin = outcomes[first]
+                if isinstance(origin, Accepted):
+                    outcomes[i] = _retry(str(complaints[i].complaint_id), (digests[first], origin.decision),
+                                         digests[i])
+                elif digests[i] == digests[first]:
+                    outcomes[i] = origin
         return outcomes
 
     # ---- model swap and shutdown ------------------------------------------------------------------

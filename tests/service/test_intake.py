@@ -121,3 +121,16 @@ def test_a_failed_commit_does_not_leave_the_complaint_in_the_window(trained_mode
     retry = service.submit(complaint("f-2", AGAIN, "cust-7")).decision
     assert retry["repeat"]["repeat_count"] == 2  # f-1 and this one, not a ghost f-2 as well
     assert [r["complaint_id"] for r in retry["repeat"]["related"]] == ["f-1"]
+
+
+def test_in_batch_duplicates_answer_with_what_another_process_stored_first(trained_model, store, monkeypatch):
+    """Two service processes on one database: this one batched two copies of a complaint, the other stored it
+    between this one's check and its commit. Every copy is answered with the stored decision."""
+    here, there = intake(trained_model, store, None), intake(trained_model, store, None)
+    copy = complaint("g-1", FIRST, "cust-8")
+    staged = here.model_stage([copy, copy.model_copy()])
+    stored = there.submit(copy).decision
+    monkeypatch.setattr(store, "taken", lambda ids: set())  # this process looked before the other committed
+    outcomes = here.store_stage(staged)
+    assert [o.created for o in outcomes] == [False, False]  # type: ignore[union-attr]
+    assert [o.decision for o in outcomes] == [stored, stored]  # type: ignore[union-attr]
