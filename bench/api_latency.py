@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import socket
 import statistics
 import tempfile
 import threading
@@ -19,6 +18,7 @@ from pathlib import Path
 import httpx
 import uvicorn
 
+from bench.suite import _free_port
 from triage.api import create_app
 from triage.config import Settings
 from triage.data import read_table
@@ -37,12 +37,6 @@ def _ms(samples: list[float]) -> dict:
     return {"p50": round(statistics.median(ordered) * 1000, 2),
             "p95": round(ordered[int(0.95 * (len(ordered) - 1))] * 1000, 2),
             "p99": round(ordered[int(0.99 * (len(ordered) - 1))] * 1000, 2)}
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def run(model_dir: Path, n: int) -> dict:

@@ -155,6 +155,13 @@ def _as_vectors(vectors: npt.ArrayLike, dim: int) -> FloatArray:
     return np.ascontiguousarray(arr)
 
 
+def _batch(ids: npt.ArrayLike, vectors: npt.ArrayLike, dim: int) -> tuple[np.ndarray, np.ndarray]:
+    """Ids and vectors of one `add` call, validated against each other and the index's dimension."""
+    id_arr, vec_arr = _as_ids(ids), _as_vectors(vectors, dim)
+    _check_batch(id_arr, vec_arr)
+    return id_arr, vec_arr
+
+
 def _check_batch(ids: IdArray, vectors: FloatArray) -> None:
     if len(ids) != len(vectors):
         raise ValueError(f"{len(ids)} ids for {len(vectors)} vectors")
@@ -267,9 +274,7 @@ class ExactIndex:
         self._vectors, self._ids = vectors, ids
 
     def add(self, ids: npt.ArrayLike, vectors: npt.ArrayLike) -> None:
-        id_arr = _as_ids(ids)
-        vec_arr = _as_vectors(vectors, self._dim)
-        _check_batch(id_arr, vec_arr)
+        id_arr, vec_arr = _batch(ids, vectors, self._dim)
         if not len(id_arr):
             return
         rows = self._rows
@@ -428,9 +433,7 @@ class AnnIndex:
         return key is not None and key >= 0 and bool(self._index.contains(key))
 
     def add(self, ids: npt.ArrayLike, vectors: npt.ArrayLike) -> None:
-        id_arr = _as_ids(ids)
-        vec_arr = _as_vectors(vectors, self._dim)
-        _check_batch(id_arr, vec_arr)
+        id_arr, vec_arr = _batch(ids, vectors, self._dim)
         if not len(id_arr):
             return
         keys = id_arr.astype(np.uint64)

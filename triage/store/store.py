@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
-from sqlalchemy import ColumnElement, Engine, and_, case, func, select, update
+from sqlalchemy import ColumnElement, Engine, and_, case, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -195,11 +195,6 @@ class Store:
         except IntegrityError as exc:
             raise StoreConflict(", ".join(str(row.decision.complaint_id) for row in rows)) from exc
 
-    def add_decision(self, complaint_seq: int, decision: Decision, vector: np.ndarray | None) -> None:
-        """A later decision on a stored complaint (a re-triage after a model swap): kept beside the first."""
-        with self.session() as session:
-            session.add(_decision_record(complaint_seq, decision, vector))
-
     def complaint(self, complaint_id: str) -> dict | None:
         """A complaint's record: its current routing, every decision (newest first) and every review."""
         with self.session() as session:
@@ -313,12 +308,6 @@ class Store:
             return session.scalar(select(func.max(Complaint.seq))) or 0
 
     # ---- clusters ----------------------------------------------------------------------------------
-    def save_clusters(self, summaries: list[dict]) -> None:
-        """Keep the latest summary of each alerted cluster (they outlive the similarity window)."""
-        with self.session() as session:
-            for summary in summaries:
-                _save_cluster(session, summary)
-
     def alerted_clusters(self) -> list[dict]:
         with self.session() as session:
             return [r.summary for r in session.scalars(select(ClusterRecord).order_by(
@@ -383,11 +372,6 @@ class Store:
                           "compliance": round(on_time / len(due), 4) if due else None,
                           "open_overdue": sum(r.needs_review and r.reviewed_at is None for r in due)},
         }
-
-    def update_routing(self, complaint_id: str, decision: Decision) -> None:
-        with self.session() as session:
-            session.execute(update(Complaint).where(Complaint.complaint_id == complaint_id)
-                            .values(**_routing(decision)))
 
 
 def _save_cluster(session: Session, summary: dict) -> None:
