@@ -117,46 +117,48 @@ def submit(request: Request, complaint: ComplaintIn,
              description="Each item is validated, stored and answered on its own: `items[i].status` is 201, 200 "
                          "(retry), 409, 413 or 422 with `error`. One model call for the batch.",
              responses=_errors(401, 403, 413, 503))
-def submit_batch(request: Request, batch: BatchIn, principal: Submitter) -> BatchOut:
+def submit_batch(request: Request, batch: BatchIn, principal: Submitter) -> JSONResponse:
     settings = request.app.state.runtime.settings
     if len(batch.complaints) > settings.max_batch:
         raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE,
                             f"{len(batch.complaints)} complaints in one batch; at most {settings.max_batch}")
     service = intake(request)
-    items: list[BatchItemOut] = []
+    items: list[dict] = []  # BatchItemOut as JSON: accepted decisions are the stored JSON, passed through
+
+    def failed(index: int, status_code: int, complaint_id: str | None, error: str) -> None:
+        items.append(BatchItemOut(index=index, status=status_code, complaint_id=complaint_id,
+                                  error=error).model_dump(mode="json"))
+
     valid: list[tuple[int, ComplaintIn]] = []
     for index, raw in enumerate(batch.complaints):
         if not isinstance(raw, dict):
-            items.append(BatchItemOut(index=index, status=422, error=f"item: expected a JSON object, got "
-                                                                    f"{type(raw).__name__}"))
+            failed(index, 422, None, f"item: expected a JSON object, got {type(raw).__name__}")
             continue
         try:
             complaint = ComplaintIn.model_validate(raw)
         except ValidationError as exc:
-            fields = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'item'}: {e['msg']}" for e in exc.errors())
-            items.append(BatchItemOut(index=index, status=422, complaint_id=_id_of(raw), error=fields))
+            failed(index, 422, _id_of(raw),
+                   "; ".join(f"{'.'.join(map(str, e['loc'])) or 'item'}: {e['msg']}" for e in exc.errors()))
             continue
         problem = _too_long(complaint, settings.max_text_chars)
         if problem:
-            items.append(BatchItemOut(index=index, status=413, complaint_id=complaint.complaint_id, error=problem))
+            failed(index, 413, complaint.complaint_id, problem)
             continue
         valid.append((index, complaint))
     outcomes = service.submit_many([c for _, c in valid], principal.key_id) if valid else []
     for (index, complaint), outcome in zip(valid, outcomes, strict=True):
         if isinstance(outcome, IdConflict | StoreFailure):
-            code = 409 if isinstance(outcome, IdConflict) else 500
-            items.append(BatchItemOut(index=index, status=code, complaint_id=complaint.complaint_id,
-                                      error=str(outcome)))
+            failed(index, 409 if isinstance(outcome, IdConflict) else 500, complaint.complaint_id, str(outcome))
             continue
         assert isinstance(outcome, Accepted)
         if outcome.created:
             _count(request, outcome.decision)
-        items.append(BatchItemOut(index=index, status=201 if outcome.created else 200,
-                                  complaint_id=outcome.decision["complaint_id"],
-                                  decision=Decision.model_validate(outcome.decision)))
-    items.sort(key=lambda item: item.index)
-    accepted = sum(item.status in (200, 201) for item in items)
-    return BatchOut(accepted=accepted, failed=len(items) - accepted, items=items)
+        items.append({"index": index, "status": 201 if outcome.created else 200,
+                      "complaint_id": outcome.decision["complaint_id"], "decision": outcome.decision,
+                      "error": None})
+    items.sort(key=lambda item: item["index"])
+    accepted = sum(item["status"] in (200, 201) for item in items)
+    return JSONResponse({"accepted": accepted, "failed": len(items) - accepted, "items": items})
 
 
 def _id_of(raw: dict) -> str | None:
