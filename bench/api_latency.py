@@ -19,15 +19,15 @@ import httpx
 import uvicorn
 
 from bench.suite import _free_port
-from triage.api import create_app
-from triage.config import Settings
+from serving.app import create_app
+from serving.config import ServiceSettings
+from serving.model_source import LoadedModel
+from serving.store import Store
 from triage.data import read_table
 from triage.models import TriageModel
 from triage.policy import load_policy
 from triage.schemas import ComplaintIn
 from triage.service import TriageService
-from triage.serving import LoadedModel
-from triage.store import Store
 
 CORPUS = Path(__file__).resolve().parents[1] / "datasets" / "complaints.jsonl"
 
@@ -60,7 +60,7 @@ def run(model_dir: Path, n: int) -> dict:
         decide.append(time.perf_counter() - started)
 
     with tempfile.TemporaryDirectory() as data:
-        settings = Settings(data_dir=Path(data), model_source="dir", model_dir=model_dir, log_level="WARNING")
+        settings = ServiceSettings(data_dir=Path(data), model_source="dir", model_dir=model_dir, log_level="WARNING")
         store = Store(settings.store_url())
         _, key = store.create_key("bench", "intake")
         store.close()

@@ -104,7 +104,7 @@ def _peak_rss_mb(pid: int) -> float:
 def server(model_dir: Path, seconds: float, connections: list[int], batch_connections: list[int] | None = None
            ) -> dict:
     """Start `triage serve`, time it to ready, load it with wrk, read its peak RSS."""
-    from triage.store import Store
+    from serving.store import Store
 
     results: dict = {}
     with tempfile.TemporaryDirectory() as data:

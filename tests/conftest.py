@@ -162,16 +162,16 @@ def database_url(request) -> str | None:
 @pytest.fixture
 def service_settings(tmp_path, model_dir, database_url):
     """Settings of a service with its own data directory, serving the session model from its directory."""
-    from triage.config import Settings
+    from serving.config import ServiceSettings
 
-    return Settings(data_dir=tmp_path / "data", model_source="dir", model_dir=model_dir, database_url=database_url,
-                    session_secret="test-secret", sqlite_synchronous="NORMAL")
+    return ServiceSettings(data_dir=tmp_path / "data", model_source="dir", model_dir=model_dir,
+                           database_url=database_url, session_secret="test-secret", sqlite_synchronous="NORMAL")
 
 
 @pytest.fixture
 def api_keys(service_settings) -> dict[str, str]:
     """One key per role, created in the service's store before it starts: {"intake": secret, ...}."""
-    from triage.store import Store
+    from serving.store import Store
 
     store = Store(service_settings.store_url())
     try:
@@ -185,8 +185,8 @@ def client(service_settings, api_keys, trained_model):
     """A TestClient of the whole app (lifespan run: store opened, model served, similarity window built)."""
     from fastapi.testclient import TestClient
 
-    from triage.api import create_app
-    from triage.serving import LoadedModel
+    from serving.app import create_app
+    from serving.model_source import LoadedModel
 
     app = create_app(service_settings, model=LoadedModel(trained_model, "test session model"))
     with TestClient(app) as test_client:

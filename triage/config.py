@@ -1,9 +1,9 @@
-"""Settings, read from the environment with the prefix TRIAGE_ (e.g. TRIAGE_MODEL_DIR) or a `.env` file."""
+"""The library's settings, read from the environment with the prefix TRIAGE_ (e.g. TRIAGE_MODEL_DIR) or a `.env`
+file: the model, the policy, what training reads. The service adds its own (`serving.config.ServiceSettings`)."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -13,8 +13,6 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="TRIAGE_", env_file=".env", extra="ignore")
 
     # ---- model and policy
-    model_source: Literal["champion", "dir"] = Field(
-        default="champion", description="Serve the MLflow model complaint-triage@champion, or the one in model_dir.")
     model_dir: Path = Field(default=Path("models/default"),
                             description="Model directory: where training writes, what the 'dir' source serves.")
     embedder: str = Field(default="use", description="'use' or 'sentence-transformers:<local model path>'.")
@@ -22,31 +20,6 @@ class Settings(BaseSettings):
     policy: Path | None = Field(default=None, description="Routing policy file; unset: the bundled default.")
     target_precision: float = Field(default=0.9,
                                     description="Precision a prediction must reach not to need review.")
-
-    # ---- service
-    data_dir: Path = Field(default=Path("data"),
-                           description="Holds the SQLite store, the similarity snapshot, the session secret.")
-    database_url: str | None = Field(default=None, description="SQLAlchemy URL, e.g. "
-                                     "postgresql+psycopg://user:pw@host/db; unset: SQLite in data_dir.")
-    sqlite_synchronous: Literal["FULL", "NORMAL"] = Field(
-        default="FULL", description="FULL: a committed complaint survives a power cut; NORMAL: a process crash.")
-    host: str = Field(default="127.0.0.1", description="Address `triage serve` binds.")
-    port: int = Field(default=8000, description="Port `triage serve` binds.")
-    max_text_chars: int = Field(default=20_000, description="Longer texts are refused with 413.")
-    max_batch: int = Field(default=500, description="Most complaints in one batch request (more: 413).")
-    micro_batch: int = Field(default=64, description="Single complaints arriving together are decided together, "
-                             "up to this many (one encode); 0 or 1: one at a time.")
-    micro_batch_wait_ms: float = Field(default=0.0, description="How long the first of a micro-batch waits for "
-                                       "company; 0: take what has arrived.")
-    session_secret: str | None = Field(default=None, description="Signs the review pages' session cookie; "
-                                       "unset: a random secret kept in data_dir/session.key.")
-    secure_cookies: bool = Field(default=False, description="Mark the session cookie Secure (behind HTTPS).")
-    log_level: str = Field(default="INFO", description="Log level of the JSON logs.")
-
-    def store_url(self) -> str:
-        from triage.store.db import sqlite_url
-
-        return self.database_url or sqlite_url(self.data_dir)
 
 
 def get_settings() -> Settings:

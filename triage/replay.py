@@ -16,7 +16,7 @@ from pydantic import ValidationError
 
 from triage.data import DataError, read_table
 from triage.policy import Policy
-from triage.schemas import ComplaintIn
+from triage.schemas import ComplaintIn, validation_problems
 from triage.service import TriageService
 
 REQUIRED = ["complaint_id", "customer_id", "received_at", "text"]
@@ -51,8 +51,8 @@ def read_complaints(path: str | Path, policy: Policy) -> list[ComplaintIn]:
         try:
             complaint = ComplaintIn.model_validate({k: (str(v) if k != "amount" else v) for k, v in record.items()})
         except ValidationError as exc:
-            problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-            raise DataError(f"{path}: row {position + 1} (complaint_id {row['complaint_id']}): {problems}") from None
+            raise DataError(f"{path}: row {position + 1} (complaint_id {row['complaint_id']}): "
+                            f"{validation_problems(exc)}") from None
         complaint.received_at = policy.localise(complaint.received_at)  # sortable: all aware
         complaints.append(complaint)
     return sorted(complaints, key=lambda c: c.received_at)  # type: ignore[arg-type, return-value]

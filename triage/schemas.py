@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import unicodedata
 from datetime import UTC, datetime, timedelta
-from typing import Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from triage.vocabulary import Channel, GroupAlert, Tier
 
 # Clocks are counted on the official working calendar: a time far outside it is a typo, not a complaint.
 EARLIEST_RECEIVED = datetime(2000, 1, 1, tzinfo=UTC)
 FUTURE_TOLERANCE = timedelta(days=1)  # clock skew between the intake system and us
 
-Channel = Literal["hotline", "app", "web", "wechat", "branch", "letter", "other"]
 
 
 class ComplaintIn(BaseModel):
@@ -79,9 +80,6 @@ class Prediction(BaseModel):
     model_version: str
 
 
-GroupAlert = Literal["emerging", "major"]
-
-
 class SimilarityFlags(BaseModel):
     """The part of the similarity layer's findings that the routing policy acts on."""
 
@@ -144,7 +142,7 @@ class SignalOut(BaseModel):
 
 
 class TierDecision(BaseModel):
-    label: Literal["red", "yellow", "green"]
+    label: Tier
     name: str
     model_label: str | None
     model_confidence: float | None
@@ -207,3 +205,12 @@ class Decision(BaseModel):
     masked_text: str
     model_version: str
     policy_version: str
+
+
+def validation_problems(errors: ValidationError | list[dict[str, Any]], separator: str = "; ",
+                        locations: bool = True) -> str:
+    """Pydantic's validation errors in one line, each as `field.path: message` (or the message alone): what
+    the CLI, replay, the batch endpoint and the review pages say about input they refuse."""
+    items = errors.errors() if isinstance(errors, ValidationError) else errors
+    return separator.join(f"{'.'.join(map(str, e['loc'])) or 'item'}: {e['msg']}" if locations else str(e["msg"])
+                          for e in items)

@@ -10,9 +10,9 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import inspect, select
 
-from triage.api import create_app
-from triage.serving import LoadedModel
-from triage.store.tables import Complaint
+from serving.app import create_app
+from serving.model_source import LoadedModel
+from serving.store.tables import Complaint
 
 JSON_ENDPOINTS = (("/v1/complaints", "intake"), ("/v1/complaints/batch", "intake"),
                   ("/v1/review/ANY-ID", "lead"), ("/v1/admin/keys", "admin"))

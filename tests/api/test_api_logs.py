@@ -1,5 +1,5 @@
 """No personal numbers in the service's logs, whatever requests carry them (captured as the app's own log
-handler writes them: JSON lines through the scrubbing formatter of triage/logs.py)."""
+handler writes them: JSON lines through the scrubbing formatter of serving/logs.py)."""
 
 from __future__ import annotations
 
@@ -60,7 +60,7 @@ def test_logs_never_show_personal_numbers(api, app_log):
     assert api.get("/v1/stats").status_code == 200
 
     records = lines(app_log)
-    requests = [r for r in records if r.get("event") == "request" and r.get("logger") == "triage.api"]
+    requests = [r for r in records if r.get("event") == "request" and r.get("logger") == "serving"]
     assert len(requests) == 16  # every request above was logged (as JSON) ...
     assert {"path": "/v1/customers/[手机号]/complaints", "status": 200} in [
         {"path": r["path"], "status": r["status"]} for r in requests]

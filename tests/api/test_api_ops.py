@@ -6,8 +6,8 @@ from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from triage.api import create_app
-from triage.api.routes import router
+from serving.app import create_app
+from serving.routes import router
 
 
 def metrics(api) -> dict:

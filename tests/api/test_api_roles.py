@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from fastapi.routing import APIRoute
 
-from triage.api.routes import router
+from serving.routes import router
 
 CALLERS = ("none", "unknown", "revoked", "wrong scheme", "intake", "lead", "admin")
 UNAUTHENTICATED = ("none", "unknown", "revoked", "wrong scheme")

@@ -52,8 +52,8 @@ def live_server(service_settings, api_keys, trained_model) -> Iterator[str]:
     """The whole app served by uvicorn on 127.0.0.1 (a socket bound here, so no port race); its base URL."""
     import uvicorn
 
-    from triage.api import create_app
-    from triage.serving import LoadedModel
+    from serving.app import create_app
+    from serving.model_source import LoadedModel
 
     app = create_app(service_settings, model=LoadedModel(trained_model, "test session model"))
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)

@@ -467,12 +467,12 @@ def test_a_torn_similarity_snapshot_does_not_keep_the_service_from_starting(trai
     from the store and start."""
     from fastapi.testclient import TestClient
 
-    from triage.api import create_app
-    from triage.config import Settings
-    from triage.serving import LoadedModel
-    from triage.store import Store
+    from serving.app import create_app
+    from serving.config import ServiceSettings
+    from serving.model_source import LoadedModel
+    from serving.store import Store
 
-    settings = Settings(data_dir=tmp_path / "data", model_source="dir", model_dir=model_dir,
+    settings = ServiceSettings(data_dir=tmp_path / "data", model_source="dir", model_dir=model_dir,
                         session_secret="test-secret")
     store = Store(settings.store_url())
     try:

@@ -8,11 +8,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from triage.intake import IdConflict, Intake, StoreFailure
+from serving.intake import IdConflict, Intake, StoreFailure
+from serving.store import Store
 from triage.policy import load_policy
 from triage.schemas import ComplaintIn
 from triage.service import TriageService
-from triage.store import Store
 
 FIRST = "我在贵行的信用卡账单里有一笔3000元的年费，我从来没有同意开通这个增值服务，要求退还年费并取消服务。"
 AGAIN = "上周投诉过信用卡被收取3000元年费的事情，至今没有任何答复，我从没同意开通增值服务，请尽快退还年费。"

@@ -18,10 +18,10 @@ import pytest
 from mlflow import MlflowClient
 from typer.testing import CliRunner
 
+from training.tracking import REGISTERED_MODEL
 from triage.cli import app
 from triage.models import TriageModel
 from triage.models.persistence import META_FILE, MODEL_FILE
-from triage.training.tracking import REGISTERED_MODEL
 
 pytestmark = pytest.mark.slow
 

@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from triage.api.pages import growth_chart
+from serving.pages import growth_chart
 
 # English texts: the model was trained on Chinese, so each needs review (reason `language`).
 ENGLISH = [
@@ -354,7 +354,7 @@ def test_static_files(client):
 
 
 def test_templates_autoescape_and_never_mark_data_safe():
-    from triage.api.pages import HERE, templates
+    from serving.pages import HERE, templates
 
     assert templates.env.autoescape is True
     for template in (HERE / "templates").glob("*.html"):

@@ -14,12 +14,12 @@ from sklearn.isotonic import IsotonicRegression
 from sklearn.svm import LinearSVC
 from typer.testing import CliRunner
 
+from training.feedback import MERGED, feedback_version, merge_feedback, read_feedback
 from triage.cli import app
 from triage.data import DataError
 from triage.models import TriageModel
 from triage.models.persistence import META_FILE
 from triage.models.triage_model import data_hash
-from triage.training.feedback import MERGED, feedback_version, merge_feedback, read_feedback
 
 FEEDBACK_VERSION = re.compile(r"^fb-[0-9a-f]{12}-n\d+$")
 

@@ -14,6 +14,7 @@ from rich.markup import escape
 
 from triage.policy.engine import PolicyEngine
 from triage.policy.schema import PolicyError, load_policy
+from triage.vocabulary import TIERS
 
 policy_app = typer.Typer(help="Validate, inspect and compare routing policies.", no_args_is_help=True)
 err = Console(stderr=True)
@@ -38,23 +39,23 @@ def check(file: Annotated[Path, typer.Argument(help="Policy file (TOML).")]) -> 
 @policy_app.command()
 def deadlines(
     received_at: Annotated[datetime, typer.Option(help="ISO 8601, e.g. 2025-09-30T16:00:00+08:00")],
-    tier: Annotated[str, typer.Option(help="red, yellow or green")],
+    tier: Annotated[str, typer.Option(help=", ".join(TIERS))],
     category: Annotated[str | None, typer.Option(help="Category (complex ones decide in 30 days)")] = None,
     policy: Annotated[Path | None, typer.Option(help="Policy file (default: bundled)")] = None,
 ) -> None:
     """Print the clocks of a complaint received at RECEIVED_AT as JSON (+08:00)."""
     loaded = _load(policy)
     if tier not in loaded.tiers:
-        err.print(f"[red]error:[/red] --tier must be one of red, yellow, green; got {escape(repr(tier))}")
+        err.print(f"[red]error:[/red] --tier must be one of {', '.join(TIERS)}; got {escape(repr(tier))}")
         raise typer.Exit(2)
     if category is not None and category not in loaded.categories:
         err.print(f"[red]error:[/red] unknown --category {escape(repr(category))}; the policy has: "
                   f"{', '.join(loaded.categories)}")
         raise typer.Exit(2)
     received_at = loaded.localise(received_at)
-    engine = PolicyEngine(loaded)
-    calendar = engine.calendar()
-    clocks = engine.clocks(received_at, tier, category, calendar)
+    policy_engine = PolicyEngine(loaded)
+    calendar = policy_engine.calendar()
+    clocks = policy_engine.clocks(received_at, tier, category, calendar)
     out = {key: value.astimezone(loaded.zone).isoformat() for key, value in clocks.model_dump().items()}
     if calendar.warnings():
         out["warnings"] = calendar.warnings()

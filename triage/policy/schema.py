@@ -11,13 +11,12 @@ import tomllib
 from datetime import date, datetime, time, timedelta
 from importlib import resources
 from pathlib import Path
-from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-Tier = Literal["red", "yellow", "green"]
-TIER_ORDER: dict[str, int] = {"green": 0, "yellow": 1, "red": 2}
+from triage.vocabulary import TIER_ORDER, Tier
+
 SIGNAL_KINDS = ("amount", "fund_loss", "data_leak", "external_escalation", "distress",
                 "collection_misconduct", "many_affected")
 DEFAULT_POLICY = resources.files("triage.policy") / "default.toml"

@@ -1,12 +1,12 @@
-"""Alembic environment. `triage.store.db.migrate` runs it with an open connection; the `alembic` command line
-(`alembic -c triage/store/alembic.ini -x url=... upgrade head`) runs it with a URL."""
+"""Alembic environment. `serving.store.db.migrate` runs it with an open connection; the `alembic` command line
+(`alembic -c serving/store/alembic.ini -x url=... upgrade head`) runs it with a URL."""
 
 from __future__ import annotations
 
 from alembic import context
 from sqlalchemy import create_engine
 
-from triage.store.tables import Base
+from serving.store.tables import Base
 
 config = context.config
 target_metadata = Base.metadata

@@ -17,9 +17,9 @@ from sqlalchemy import ColumnElement, Engine, and_, case, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from serving.store.db import migrate, open_engine
+from serving.store.tables import ApiKey, ClusterRecord, Complaint, DecisionRecord, Review, utcnow
 from triage.schemas import ComplaintIn, Decision
-from triage.store.db import migrate, open_engine
-from triage.store.tables import ApiKey, ClusterRecord, Complaint, DecisionRecord, Review, utcnow
 
 ROLES = ("intake", "lead", "admin")
 KEY_PREFIX = "trk_"

@@ -1,5 +1,5 @@
 """The durable store: complaints, every decision (the audit trail), reviews, clusters, API keys."""
 
-from triage.store.store import Principal, QueueFilter, Store, StoreConflict
+from serving.store.store import Principal, QueueFilter, Store, StoreConflict
 
 __all__ = ["Principal", "QueueFilter", "Store", "StoreConflict"]

@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
-from triage.store import Principal
+from serving.store import Principal
 
 SUBMIT = ("intake", "admin")
 READ = ("intake", "lead", "admin")

@@ -20,13 +20,13 @@ from pathlib import Path
 
 import numpy as np
 
+from serving.store import Store, StoreConflict
+from serving.store.store import NewComplaint, content_hash
 from triage.features.prepare import prepare_text
 from triage.models import TriageModel
 from triage.schemas import ComplaintIn, Decision
 from triage.service import TriageService
 from triage.similarity.engine import SimilarityEngine, SimilarityStateError
-from triage.store import Store, StoreConflict
-from triage.store.store import NewComplaint, content_hash
 
 log = logging.getLogger(__name__)
 REBUILD_BATCH = 512

@@ -1,4 +1,7 @@
-"""`triage serve`, `triage keys ...`, `triage feedback export`: the service's commands."""
+"""`triage serve`, `triage keys ...`, `triage feedback export`: the service's commands, added to the `triage`
+command line through the `triage.commands` entry point (see pyproject.toml). Their heavy imports (uvicorn, the
+app, the store) happen inside the commands, so the command line works without the `serve` extra and these
+commands say what to install."""
 
 from __future__ import annotations
 
@@ -10,24 +13,32 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from triage.config import Settings, get_settings
+from serving.config import ServiceSettings, get_service_settings
+from triage.console import err, require_extra
 
-err = Console(stderr=True)
 keys_app = typer.Typer(help="API keys: create, list, revoke.", no_args_is_help=True)
 feedback_app = typer.Typer(help="The leads' corrections as training rows.", no_args_is_help=True)
 
 DataDirOption = Annotated[Path | None, typer.Option("--data-dir", help="Data directory (default: TRIAGE_DATA_DIR).")]
 
 
-def _settings(data_dir: Path | None = None, **changes) -> Settings:
-    settings = get_settings()
+def register(app: typer.Typer) -> None:
+    """Add this shell's commands to the `triage` app (the `triage.commands` entry point)."""
+    app.command()(serve)
+    app.add_typer(keys_app, name="keys")
+    app.add_typer(feedback_app, name="feedback")
+
+
+def _settings(data_dir: Path | None = None, **changes) -> ServiceSettings:
+    settings = get_service_settings()
     if data_dir is not None:
         changes["data_dir"] = data_dir
     return settings.model_copy(update=changes)
 
 
 def _store(data_dir: Path | None):
-    from triage.store import Store
+    require_extra("serve", "sqlalchemy", "alembic")
+    from serving.store import Store
 
     return Store(_settings(data_dir).store_url())
 
@@ -40,9 +51,10 @@ def serve(
     data_dir: DataDirOption = None,
 ) -> None:
     """Serve the API and the review pages (one process: the similarity window lives in it)."""
+    require_extra("serve", "fastapi", "uvicorn", "sqlalchemy")
     import uvicorn
 
-    from triage.api import create_app
+    from serving.app import create_app
 
     changes: dict = {}
     if model is not None:

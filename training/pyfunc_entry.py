@@ -3,6 +3,6 @@ stores code to import rather than a pickled Python object."""
 
 import mlflow
 
-from triage.training.tracking import TriagePyfunc
+from training.tracking import TriagePyfunc
 
 mlflow.models.set_model(TriagePyfunc())

@@ -6,7 +6,7 @@ import warnings
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from triage.config import Settings
+from serving.config import ServiceSettings
 from triage.models import TriageModel
 
 
@@ -22,7 +22,7 @@ class LoadedModel:
     loaded_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
 
-def load_serving_model(settings: Settings) -> LoadedModel:
+def load_serving_model(settings: ServiceSettings) -> LoadedModel:
     if settings.model_source == "dir":
         if not (settings.model_dir / "meta.json").exists():
             raise ModelUnavailable(f"no model in {settings.model_dir}: run `triage init` or `triage train --out ...`")
@@ -35,7 +35,7 @@ def load_serving_model(settings: Settings) -> LoadedModel:
 def load_champion(alias: str = "champion") -> LoadedModel:
     import mlflow
 
-    from triage.training.tracking import REGISTERED_MODEL, alias_version, configure
+    from training.tracking import REGISTERED_MODEL, alias_version, configure
 
     configure()
     version = alias_version(alias)

@@ -25,16 +25,16 @@ from prometheus_fastapi_instrumentator import Instrumentator
 from starlette.middleware.sessions import SessionMiddleware
 from threadpoolctl import threadpool_limits
 
+from serving.config import ServiceSettings, get_service_settings
+from serving.intake import Intake, MicroBatcher
+from serving.logs import configure_logging, get_logger, scrub
+from serving.model_source import LoadedModel, load_serving_model
+from serving.store import Store
 from triage import __version__
-from triage.config import Settings, get_settings
-from triage.intake import Intake, MicroBatcher
-from triage.logs import configure_logging, get_logger, scrub
 from triage.policy import load_policy
 from triage.service import TriageService
-from triage.serving import LoadedModel, load_serving_model
-from triage.store import Store
 
-log = get_logger("triage.api")
+log = get_logger("serving")
 _REQUEST_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
@@ -56,7 +56,7 @@ class Metrics:
 class Runtime:
     """What the routes work with; `intake` is None until the model is loaded."""
 
-    settings: Settings
+    settings: ServiceSettings
     store: Store
     metrics: Metrics
     intake: Intake | None = None
@@ -84,7 +84,7 @@ class Runtime:
             log.exception("model not loaded")
 
 
-def _session_secret(settings: Settings) -> str:
+def _session_secret(settings: ServiceSettings) -> str:
     if settings.session_secret:
         return settings.session_secret
     path = Path(settings.data_dir) / "session.key"
@@ -95,11 +95,11 @@ def _session_secret(settings: Settings) -> str:
     return path.read_text().strip()
 
 
-def create_app(settings: Settings | None = None, model: LoadedModel | None = None,
+def create_app(settings: ServiceSettings | None = None, model: LoadedModel | None = None,
                background: bool = False) -> FastAPI:
     """The app. With `model` given it is served as is (tests); otherwise the lifespan loads the configured one,
     in a background thread when `background` is set (so /healthz answers and /readyz says 'not yet')."""
-    settings = settings or get_settings()
+    settings = settings or get_service_settings()
     configure_logging(settings.log_level)
     # BLAS and OpenMP pools no larger than the CPUs this process may use (a container's cpuset, not the
     # host's core count): more threads than cores only contend with the request and batcher threads.
@@ -172,9 +172,9 @@ def create_app(settings: Settings | None = None, model: LoadedModel | None = Non
                  key_id=principal.key_id if principal else None, role=principal.role if principal else None)
         return response
 
-    from triage.api.pages import router as pages_router
-    from triage.api.routes import ops_router
-    from triage.api.routes import router as api_router
+    from serving.pages import router as pages_router
+    from serving.routes import ops_router
+    from serving.routes import router as api_router
 
     app.include_router(ops_router)
     app.include_router(api_router)

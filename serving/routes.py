@@ -10,8 +10,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
-from triage.api.auth import ADMIN, LEAD, READ, SUBMIT, current_principal, require
-from triage.api.schemas import (
+from serving.auth import ADMIN, LEAD, READ, SUBMIT, current_principal, require
+from serving.intake import Accepted, IdConflict, Intake, StoreFailure
+from serving.model_source import load_serving_model
+from serving.schemas import (
     BatchIn,
     BatchItemOut,
     BatchOut,
@@ -28,10 +30,8 @@ from triage.api.schemas import (
     StatsOut,
     Tier,
 )
-from triage.intake import Accepted, IdConflict, Intake, StoreFailure
+from serving.store import Principal, QueueFilter
 from triage.schemas import ComplaintIn, Decision
-from triage.serving import load_serving_model
-from triage.store import Principal, QueueFilter
 
 router = APIRouter(prefix="/v1")
 

@@ -26,12 +26,12 @@ from fastapi.responses import FileResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
 
-from triage.api.auth import LEAD
-from triage.api.routes import check_review, known_departments
-from triage.api.schemas import ReviewIn
-from triage.intake import Intake
-from triage.logs import scrub
-from triage.store import Principal, QueueFilter
+from serving.auth import LEAD
+from serving.intake import Intake
+from serving.logs import scrub
+from serving.routes import check_review, known_departments
+from serving.schemas import ReviewIn
+from serving.store import Principal, QueueFilter
 
 router = APIRouter(include_in_schema=False)
 

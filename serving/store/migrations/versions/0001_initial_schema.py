@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-import triage.store.tables
+import serving.store.tables
 
 revision = '0001'
 down_revision = None
@@ -26,18 +26,18 @@ def upgrade() -> None:
     sa.Column('role', sa.String(length=16), nullable=False),
     sa.Column('prefix', sa.String(length=16), nullable=False),
     sa.Column('key_hash', sa.String(length=64), nullable=False),
-    sa.Column('created_at', triage.store.tables.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('revoked_at', triage.store.tables.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', serving.store.tables.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('revoked_at', serving.store.tables.UTCDateTime(timezone=True), nullable=True),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('key_hash')
     )
     op.create_table('clusters',
     sa.Column('cluster_id', sa.String(length=32), nullable=False),
     sa.Column('alert', sa.String(length=16), nullable=True),
-    sa.Column('first_alert_at', triage.store.tables.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('first_alert_at', serving.store.tables.UTCDateTime(timezone=True), nullable=True),
     sa.Column('size', sa.Integer(), nullable=False),
     sa.Column('distinct_customers', sa.Integer(), nullable=False),
-    sa.Column('updated_at', triage.store.tables.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', serving.store.tables.UTCDateTime(timezone=True), nullable=False),
     sa.Column('summary', sa.JSON(), nullable=False),
     sa.PrimaryKeyConstraint('cluster_id')
     )
@@ -49,8 +49,8 @@ def upgrade() -> None:
     sa.Column('product', sa.String(length=64), nullable=True),
     sa.Column('amount', sa.Float(), nullable=True),
     sa.Column('text', sa.Text(), nullable=False),
-    sa.Column('received_at', triage.store.tables.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('created_at', triage.store.tables.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('received_at', serving.store.tables.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', serving.store.tables.UTCDateTime(timezone=True), nullable=False),
     sa.Column('content_hash', sa.String(length=64), nullable=False),
     sa.Column('submitted_by', sa.Integer(), nullable=True),
     sa.Column('category', sa.String(length=32), nullable=False),
@@ -58,11 +58,11 @@ def upgrade() -> None:
     sa.Column('department', sa.String(length=64), nullable=False),
     sa.Column('confidence', sa.Float(), nullable=False),
     sa.Column('needs_review', sa.Boolean(), nullable=False),
-    sa.Column('reviewed_at', triage.store.tables.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('reviewed_at', serving.store.tables.UTCDateTime(timezone=True), nullable=True),
     sa.Column('is_repeat', sa.Boolean(), nullable=False),
     sa.Column('cluster_id', sa.String(length=32), nullable=True),
     sa.Column('group_alert', sa.String(length=16), nullable=True),
-    sa.Column('respond_by', triage.store.tables.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('respond_by', serving.store.tables.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['submitted_by'], ['api_keys.id'], ),
     sa.PrimaryKeyConstraint('seq'),
     sa.UniqueConstraint('complaint_id')
@@ -77,7 +77,7 @@ def upgrade() -> None:
     op.create_table('decisions',
     sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
     sa.Column('complaint_seq', sa.Integer(), nullable=False),
-    sa.Column('created_at', triage.store.tables.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', serving.store.tables.UTCDateTime(timezone=True), nullable=False),
     sa.Column('model_version', sa.String(length=64), nullable=False),
     sa.Column('policy_version', sa.String(length=64), nullable=False),
     sa.Column('category', sa.String(length=32), nullable=False),
@@ -106,7 +106,7 @@ def upgrade() -> None:
     sa.Column('previous_tier', sa.String(length=8), nullable=False),
     sa.Column('previous_department', sa.String(length=64), nullable=False),
     sa.Column('comment', sa.Text(), nullable=False),
-    sa.Column('created_at', triage.store.tables.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', serving.store.tables.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['complaint_seq'], ['complaints.seq'], ),
     sa.ForeignKeyConstraint(['key_id'], ['api_keys.id'], ),
     sa.PrimaryKeyConstraint('id')
