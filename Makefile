@@ -14,8 +14,9 @@ run: install
 	$(BIN)/triage serve
 
 test: install
-	$(BIN)/ruff check triage tests bench
-	$(BIN)/mypy triage
+	$(BIN)/ruff check triage training serving tests bench
+	$(BIN)/mypy triage training serving
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest
 
 install: $(STAMP)
@@ -27,11 +28,11 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet torch==2.13.0
-	$(BIN)/python -m pip install --quiet -e '.[st,dev]'
+	$(BIN)/python -m pip install --quiet -e '.[train,serve,st,dev]'
 	touch $(STAMP)
 
 # Debian packages: a CJK font (category names in plots and screenshots), Chromium (the browser test drives it
-# through Playwright, which must not download a browser of its own) and wrk (the HTTP load of `triage bench`).
+# through Playwright, which must not download a browser of its own) and wrk (the HTTP load of `python -m bench`).
 # Best effort: root + apt only.
 system-deps:
 	@missing=""; \
@@ -46,8 +47,9 @@ system-deps:
 	fi
 
 lint: install
-	$(BIN)/ruff check triage tests bench
-	$(BIN)/mypy triage
+	$(BIN)/ruff check triage training serving tests bench
+	$(BIN)/mypy triage training serving
+	$(BIN)/lint-imports
 
 bench: install
 	$(BIN)/python -m bench.core
