@@ -99,6 +99,32 @@ FIRING = [
                  id="R-LARGE-AMOUNT"),
     pytest.param("R-LARGE-AMOUNT", NEUTRAL, "合同条款", None, 10_000, ["金额 10,000 元"],
                  id="R-LARGE-AMOUNT-from-complaint"),
+    # What real customers write (issue 13): self-harm at face value, violence, essential money, unknown loans.
+    pytest.param("R-DISTRESS", "天天打电话给我家人，搞得我都想死了", "催收行为", None, None, ["想死"],
+                 id="R-DISTRESS-xiangsi"),
+    pytest.param("R-DISTRESS", "再这样催下去真的要出人命了", "催收行为", None, None, ["出人命"],
+                 id="R-DISTRESS-life"),
+    pytest.param("R-DISTRESS", "我现在对生活已经感到绝望", "催收行为", None, None, ["对生活已经感到绝望"],
+                 id="R-DISTRESS-despair"),
+    pytest.param("R-VIOLENCE", "催收员在电话里说要干死我", "催收行为", None, None, ["干死我"], id="R-VIOLENCE"),
+    pytest.param("R-VIOLENCE", "他们说我妈妈要是不还钱就对她不客气", "催收行为", None, None,
+                 ["妈妈要是不还钱就对她不客气"], id="R-VIOLENCE-family"),
+    pytest.param("R-VIOLENCE", "第三方上门踢门辱骂，我们报了警", "催收行为", None, None, ["踢门"],
+                 id="R-VIOLENCE-door"),
+    pytest.param("R-ESSENTIAL-FUNDS", "妈妈做手术的医药费3万5，卡被冻结了", "资金安全", None, None,
+                 ["医药费3万5，卡被冻结"], id="R-ESSENTIAL-FUNDS-frozen"),
+    pytest.param("R-ESSENTIAL-FUNDS", "一个月的生活费一晚上被扣光了", "资金安全", None, None,
+                 ["生活费一晚上被扣光"], id="R-ESSENTIAL-FUNDS-living"),
+    pytest.param("R-ESSENTIAL-FUNDS", "孩子的学费被骗走了", "资金安全", None, None, ["学费被骗走"],
+                 id="R-ESSENTIAL-FUNDS-school"),
+    pytest.param("R-FUND-LOSS-LARGE", "说卡号错误，要我交2万元解冻金才能放款", "资金安全", None, None,
+                 ["交2万元解冻", "金额 20,000 元"], id="R-FUND-LOSS-LARGE-advance-fee"),
+    pytest.param("R-UNKNOWN-CREDIT-LARGE", "本人从未在该平台贷过款，征信却显示一笔30180元的贷款", "信息安全",
+                 None, None, ["从未在该平台贷过", "金额 30,180 元"], id="R-UNKNOWN-CREDIT-LARGE"),
+    pytest.param("R-UNKNOWN-CREDIT", "我从来没有借过这个平台的钱，为什么征信上有记录", "信息安全", None, None,
+                 ["从来没有借过"], id="R-UNKNOWN-CREDIT"),
+    pytest.param("R-UNKNOWN-CREDIT", "有人冒用我的身份办了一笔贷款", "信息安全", None, None, ["冒用我的身份"],
+                 id="R-UNKNOWN-CREDIT-identity"),
 ]
 
 FLOORS = {rule.id: rule.floor for rule in POLICY.rules}
@@ -156,6 +182,20 @@ NEAR_MISSES = [
     pytest.param("R-LARGE-AMOUNT", "年费被多收了9999元", "定价收费", None, None, id="R-LARGE-AMOUNT-under"),
     pytest.param("R-LARGE-AMOUNT", "2025年10月30日扣了年费", "定价收费", None, None, id="R-LARGE-AMOUNT-date"),
     pytest.param("R-LARGE-AMOUNT", "理财亏了5万元", "营销宣传", None, 9_999, id="R-LARGE-AMOUNT-complaint-wins"),
+    pytest.param("R-DISTRESS", "利息这么高，这是要逼死人吗", "定价收费", None, None, id="R-DISTRESS-rhetorical"),
+    pytest.param("R-VIOLENCE", "催收员态度很差，天天打电话", "催收行为", None, None, id="R-VIOLENCE-rude-only"),
+    pytest.param("R-VIOLENCE", "拨打人工客服一直没人接", "客户服务", None, None, id="R-VIOLENCE-dial-a-person"),
+    pytest.param("R-ESSENTIAL-FUNDS", "疫情没收入，房租都成了问题，希望延期还款", "合同条款", None, None,
+                 id="R-ESSENTIAL-FUNDS-hardship-only"),
+    pytest.param("R-ESSENTIAL-FUNDS", "宠物做了手术，保险拒赔医药费", "合同条款", None, None,
+                 id="R-ESSENTIAL-FUNDS-claim-refused"),
+    pytest.param("R-FUND-LOSS-LARGE", "去年被骗过一次，后来生意失败又遇上疫情失业，现在借的5万元贷款还不上了，想协商", "合同条款", None, None,
+                 id="R-FUND-LOSS-LARGE-amount-elsewhere"),
+    pytest.param("R-UNKNOWN-CREDIT-LARGE", "我从来没有借过这个平台的钱", "信息安全", None, None,
+                 id="R-UNKNOWN-CREDIT-LARGE-no-amount"),
+    pytest.param("R-UNKNOWN-CREDIT", "我没有逾期过，也办理过分期，为什么降额", "合同条款", None, None,
+                 id="R-UNKNOWN-CREDIT-not-a-denial"),
+    pytest.param("R-UNKNOWN-CREDIT", "是不是有人冒用我的身份？", "信息安全", None, None, id="R-UNKNOWN-CREDIT-question"),
 ]
 
 
@@ -509,7 +549,7 @@ def test_decision_records_its_versions_and_inputs():
         ComplaintIn(text="我的信用卡被盗刷了5万元", complaint_id="C1", customer_id="U1", channel="app",
                     product="信用卡", received_at=RECEIVED),
         prediction("我的信用卡被盗刷了5万元", "资金安全", "yellow", 0.7), flags)
-    assert decision.policy_version == POLICY.version == "2025.11-default"
+    assert decision.policy_version == POLICY.version == "2026.11-default"
     assert decision.model_version == "test-0"
     assert decision.complaint_id == "C1" and decision.customer_id == "U1"
     assert decision.received_at == RECEIVED
@@ -533,7 +573,7 @@ def test_policy_version_follows_the_policy(tmp_path):
 
     path = tmp_path / "p.toml"
     path.write_text(DEFAULT_POLICY.read_text(encoding="utf-8").replace(
-        'version = "2025.11-default"', 'version = "2099.01-test"'), encoding="utf-8")
+        'version = "2026.11-default"', 'version = "2099.01-test"'), encoding="utf-8")
     other = PolicyEngine(load_policy(path))
     decision = other.decide(ComplaintIn(text=NEUTRAL, received_at=RECEIVED), prediction())
     assert decision.policy_version == "2099.01-test"

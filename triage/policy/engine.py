@@ -60,6 +60,19 @@ class PolicyEngine:
 
     # ---- rules -------------------------------------------------------------------------------------
     @staticmethod
+    def _rule_amount(rule: TierRule, signals: list[Signal], amount: float | None) -> float | None:
+        """The amount a rule reads: the complaint's amount, or, with `amount_within_chars`, the largest
+        amount written that close to the rule's own signal evidence."""
+        reach = rule.when.amount_within_chars
+        if reach is None:
+            return amount
+        wanted = set(rule.when.signals_any) | set(rule.when.signals_all)
+        anchors = [s for s in signals if s.kind in wanted]
+        near = [s.value for s in signals if s.kind == "amount" and s.value is not None
+                and any(s.start - reach <= a.end and a.start <= s.end + reach for a in anchors)]
+        return max(near, default=None)
+
+    @staticmethod
     def _fires(rule: TierRule, category: str, kinds: set[str], amount: float | None,
                flags: SimilarityFlags) -> bool:
         when = rule.when
@@ -118,10 +131,12 @@ class PolicyEngine:
         co_departments: list[str] = []
         forced_red = False
         for rule in policy.rules:
-            if not self._fires(rule, category, kinds, amount, flags):
+            # An amount the intake system stated is the disputed amount: every rule reads it as given.
+            rule_amount = amount if complaint.amount is not None else self._rule_amount(rule, signals, amount)
+            if not self._fires(rule, category, kinds, rule_amount, flags):
                 continue
             reasons.append(Reason(rule=rule.id, description=rule.description,
-                                  evidence=self._evidence(rule, signals, amount, flags)))
+                                  evidence=self._evidence(rule, signals, rule_amount, flags)))
             tier = _higher(tier, rule.floor)
             forced_red |= rule.floor == "red"
             co_departments += rule.co_departments

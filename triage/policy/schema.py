@@ -15,10 +15,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from triage.policy.signals import LEXICONS
 from triage.vocabulary import TIER_ORDER, Tier
 
-SIGNAL_KINDS = ("amount", "fund_loss", "data_leak", "external_escalation", "distress",
-                "collection_misconduct", "many_affected")
+SIGNAL_KINDS = ("amount", *LEXICONS)  # one definition: the lexicons in signals.py
 DEFAULT_POLICY = resources.files("triage.policy") / "default.toml"
 
 
@@ -173,6 +173,9 @@ class Condition(_Strict):
     signals_all: list[str] = []
     categories: list[str] = []
     amount_at_least: float | None = None
+    # Count only amounts written within this many characters of the rule's signal evidence ("卡被盗刷
+    # 9481元" — not the loan principal three sentences away); unset: the largest amount anywhere.
+    amount_within_chars: int | None = Field(default=None, ge=0)
     repeat_count_at_least: int | None = None
     group_alert: bool | None = None
 
@@ -186,6 +189,9 @@ class Condition(_Strict):
 
     @model_validator(mode="after")
     def _not_empty(self) -> Condition:
+        if self.amount_within_chars is not None and not (self.amount_at_least is not None
+                                                         and (self.signals_any or self.signals_all)):
+            raise ValueError("amount_within_chars needs amount_at_least and the signals it is near")
         if not any([self.signals_any, self.signals_all, self.categories, self.amount_at_least is not None,
                     self.repeat_count_at_least is not None, self.group_alert is not None]):
             raise ValueError("a rule needs at least one condition")

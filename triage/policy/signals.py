@@ -13,11 +13,37 @@ from dataclasses import dataclass
 
 import cn2an
 
+_ESSENTIAL = (r"救命钱|救命的钱|手术费|做手术的钱|医药费|医疗费|住院费|看病(的)?钱|治病(的)?钱|药费|生活费|房租|学费|"
+              r"口粮钱|唯一.{0,4}(收入|生活来源|经济来源)|(全部|所有)(的)?工资|养老钱|低保(金|钱)")
+_TAKEN = (r"扣(走|光|完|掉|了)|全部扣|划扣|划走|强制(扣|划)|秒扣|冻结|转走|取走|被盗|盗刷|被骗|骗走|不翼而飞|"
+          r"消失|没了")
+
 LEXICONS: dict[str, str] = {
     "fund_loss": (
         r"被盗刷|盗刷|被盗|盗取|盗用|被骗|诈骗|骗走|骗了|转走|划走|不翼而飞|莫名其妙.{0,4}(扣|少|转)|"
         r"未经.{0,6}(授权|同意).{0,8}(扣|转|支付|交易|消费)|资金损失|钱没了|冒名|冒用|被人(取|转|刷|盗)|"
-        r"被取走|异地取现|克隆|不明(扣款|扣费|交易|消费|转账|支出)"
+        r"被取走|异地取现|克隆|不明(扣款|扣费|交易|消费|转账|支出)|"
+        # card swiped away, and the advance-fee loan scam: "pay to unfreeze / a deposit / to activate"
+        r"被刷|刷走|盗走|扣光|扣完|全部扣|一夜之间.{0,6}(没了|消失)|骗贷|"
+        r"(交|缴|缴纳|打|转|付).{0,6}(解冻|保证金|激活费|流水|验证金)|(解冻|激活)(费|金|资金)"
+    ),
+    # Money a person cannot do without (medical, rent, school fees, living money) that was deducted, frozen,
+    # stolen or lost: both halves within one sentence, close together.
+    "essential_funds": (
+        rf"({_ESSENTIAL})[^。？?\n]{{0,20}}({_TAKEN})|({_TAKEN})[^。？?\n]{{0,20}}({_ESSENTIAL})"
+    ),
+    # A loan or credit entry the customer says they never took (negation is the point here).
+    "unknown_credit": (
+        r"(从未|从来没有?|未曾|并未|并没有?|本人没有?|我没有?|根本没有?)(在|向|跟|与|于)?[^,，。!！?？]{0,12}(借过|贷过)|"
+        r"(从未|从来没有?|未曾|并未|并没有?|本人没有?|本人未|我没有?|根本没有?)(申请|办理)过?[^,，。!！?？]{0,6}(贷款|借款)|"
+        r"不知情的情况下[^,，。!！?？]{0,10}(贷款|借款|放款)|非本人(贷款|借款|申请|操作的贷款)|"
+        r"冒用.{0,6}(身份|名义)|以我的名义[^,，。!！?？]{0,8}(贷|借)|盗用.{0,4}身份"
+    ),
+    # Threats to someone's safety, violence.
+    "threat_violence": (
+        r"(干|弄|砍|打|整)死(你|我|他|她|你们)|杀了(你|我|他|她)|(砍|捅)(你|我|他|她)|打断.{0,2}腿|泼(油漆|粪)|"
+        r"踢门|砸门|砸(了|坏)(我|家)|动手打|打了我|人身安全|(找人|上门)[^,，。]{0,6}(收拾|弄死|砍)|"
+        r"(家人|母亲|妈妈|父母|孩子|老婆|女儿|儿子)[^,，。]{0,8}(不客气|动手|下手|付出代价)"
     ),
     "data_leak": (
         r"泄露|泄漏|外泄|倒卖|出卖.{0,4}信息|信息被(卖|盗|泄|贩卖)|"
@@ -27,7 +53,11 @@ LEXICONS: dict[str, str] = {
         r"金融监管总局|国家金融监督管理总局|银保监会?|银监会|证监会|12378|12363|人民银行|央行|(?<=[向到去找给告])人行|监管部门|"
         r"消协|消费者协会|12315|市场监管|报警|报案|公安|派出所|起诉|诉讼|法院|律师|仲裁|曝光|媒体|记者|黑猫投诉"
     ),
-    "distress": r"活不下去|不想活|想不开|跳楼|自杀|轻生|寻死|去死|了结(自己|生命)|绝路|割腕|喝药|同归于尽|没法活",
+    "distress": (
+        r"活不下去|不想活|想不开|跳楼|坠楼|跳河|自杀|轻生|寻死|去死|想死|死了算了|一死了之|生不如死|"
+        r"了结(自己|生命)|结束(自己的)?生命|绝路|割腕|喝药|吃药.{0,3}(死|了断)|同归于尽|没法活|遗书|"
+        r"出人命|失去.{0,4}(活下去|生活)的(勇气|希望)|对生活.{0,4}(绝望|失去)"
+    ),
     "collection_misconduct": (
         r"爆通讯录|通讯录|(骚扰|打给|打电话给|联系|找到|通知|群发).{0,4}(我的)?(家人|家里|父母|爸妈|老婆|老公|"
         r"孩子|亲戚|朋友|同事|单位|领导|公司|老板)|威胁|恐吓|辱骂|骂我|侮辱|上门|P图|暴力催收|软暴力|冒充(律师|法院|公安)"
@@ -80,8 +110,14 @@ def _clause(text: str, start: int, end: int) -> tuple[str, str]:
     return text[clause_start:start], text[clause_start:clause_end]
 
 
+# Kinds whose pattern carries its own negation ("从未贷过款" is the report itself).
+_NEGATION_IS_THE_SIGNAL = {"unknown_credit"}
+
+
 def _dismissed(kind: str, text: str, start: int, end: int) -> bool:
     preceding, clause = _clause(text, start, end)
+    if kind in _NEGATION_IS_THE_SIGNAL:
+        return bool(_DOUBT_BEFORE.search(preceding))
     if _NEGATION.search(preceding):
         return True
     if kind == "distress":  # "我是不是只能去死了？" is a person in danger, whatever the grammar
