@@ -1,5 +1,6 @@
-"""The app factory: settings, store, model and similarity window loaded in the lifespan, middleware for
-request ids and scrubbed JSON logs, Prometheus metrics, the /v1 API and the review pages."""
+"""The app factory: settings, store, model and similarity window loaded in the lifespan (`serving/runtime.py`),
+middleware for request ids and scrubbed JSON logs, Prometheus metrics, the /v1 API (`serving/routes/`) and the
+review pages (`serving/pages/`)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,6 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import structlog
@@ -20,68 +20,20 @@ from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client import CollectorRegistry
 from prometheus_fastapi_instrumentator import Instrumentator
 from starlette.middleware.sessions import SessionMiddleware
 from threadpoolctl import threadpool_limits
 
 from serving.config import ServiceSettings, get_service_settings
-from serving.intake import Intake, MicroBatcher
 from serving.logs import configure_logging, get_logger, scrub
-from serving.model_source import LoadedModel, load_serving_model
+from serving.model_source import LoadedModel
+from serving.runtime import Metrics, Runtime
 from serving.store import Store
 from triage import __version__
-from triage.policy import load_policy
-from triage.service import TriageService
 
-log = get_logger("serving")
+log = get_logger("serving.app")
 _REQUEST_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
-
-
-class Metrics:
-    """The service's own metrics, beside the HTTP ones of the instrumentator, in the app's own registry."""
-
-    def __init__(self, registry: CollectorRegistry):
-        self.decisions = Counter("triage_decisions", "Decisions made, by tier and department",
-                                 ["tier", "department"], registry=registry)
-        self.review_queue = Gauge("triage_review_queue_length", "Complaints waiting for a lead's review",
-                                  registry=registry)
-        self.model_ready = Gauge("triage_model_ready", "1 when a model is loaded and complaints are accepted",
-                                 registry=registry)
-        self.window = Gauge("triage_similarity_window_complaints",
-                            "Complaints in the similarity engine's group window", registry=registry)
-
-
-@dataclass
-class Runtime:
-    """What the routes work with; `intake` is None until the model is loaded."""
-
-    settings: ServiceSettings
-    store: Store
-    metrics: Metrics
-    intake: Intake | None = None
-    batcher: MicroBatcher | None = None  # single complaints go through it when micro-batching is on
-    loaded: LoadedModel | None = None
-    error: str | None = None  # why the model could not be loaded
-    reload_lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def start(self, loaded: LoadedModel | None = None) -> None:
-        """Load the model, warm jieba and the embedder, rebuild the similarity window; then accept complaints."""
-        try:
-            loaded = loaded or load_serving_model(self.settings)
-            service = TriageService(loaded.model, load_policy(self.settings.policy))
-            service.warm()
-            started = time.perf_counter()
-            self.intake = Intake(service, self.store, self.settings.data_dir / "similarity")
-            if self.settings.micro_batch > 1:
-                self.batcher = MicroBatcher(self.intake, self.settings.micro_batch, self.settings.micro_batch_wait_ms)
-            self.loaded = loaded
-            self.metrics.model_ready.set(1)
-            log.info("ready", model_version=loaded.model.version_, source=loaded.source,
-                     similarity_rebuild_seconds=round(time.perf_counter() - started, 2))
-        except Exception as exc:  # the service stays up (healthz) but not ready, and says why
-            self.error = f"{type(exc).__name__}: {exc}"
-            log.exception("model not loaded")
 
 
 def _session_secret(settings: ServiceSettings) -> str:
@@ -110,9 +62,7 @@ def create_app(settings: ServiceSettings | None = None, model: LoadedModel | Non
         store = Store(settings.store_url(), settings.sqlite_synchronous)
         runtime = app.state.runtime = Runtime(settings, store, metrics)
         metrics.review_queue.set_function(store.queue_length)
-        metrics.window.set_function(
-            lambda: len(runtime.intake.service.similarity.groups.members) if runtime.intake
-            and runtime.intake.service.similarity else 0)
+        metrics.window.set_function(runtime.window_size)
         loader = threading.Thread(target=runtime.start, args=(model,), name="model-loader", daemon=True)
         loader.start()
         if not background:
@@ -136,7 +86,6 @@ def create_app(settings: ServiceSettings | None = None, model: LoadedModel | Non
     )
     registry = CollectorRegistry()
     metrics = Metrics(registry)
-    app.state.metrics = metrics
     Instrumentator(registry=registry, excluded_handlers=["/metrics", "/healthz", "/readyz", "/static.*"]) \
         .instrument(app).expose(app, endpoint="/metrics", include_in_schema=True, tags=["ops"])
     app.add_middleware(SessionMiddleware, secret_key=_session_secret(settings), session_cookie="triage_session",
@@ -172,11 +121,11 @@ def create_app(settings: ServiceSettings | None = None, model: LoadedModel | Non
                  key_id=principal.key_id if principal else None, role=principal.role if principal else None)
         return response
 
-    from serving.pages import router as pages_router
-    from serving.routes import ops_router
-    from serving.routes import router as api_router
+    from serving import pages, routes
 
-    app.include_router(ops_router)
-    app.include_router(api_router)
-    app.include_router(pages_router)
+    app.include_router(routes.ops_router)
+    app.include_router(routes.router)
+    app.include_router(pages.router)
+    for exception, handler in pages.EXCEPTION_HANDLERS.items():
+        app.add_exception_handler(exception, handler)
     return app

@@ -6,6 +6,7 @@ commands say what to install."""
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated
 
@@ -14,6 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from serving.config import ServiceSettings, get_service_settings
+from serving.roles import ROLES
 from triage.console import err, require_extra
 
 keys_app = typer.Typer(help="API keys: create, list, revoke.", no_args_is_help=True)
@@ -72,7 +74,7 @@ def serve(
 
 @keys_app.command("create")
 def create_key(
-    role: Annotated[str, typer.Option(help="intake, lead or admin.")],
+    role: Annotated[str, typer.Option(help=", ".join(ROLES))],
     name: Annotated[str, typer.Option(help="Who holds the key.")],
     data_dir: DataDirOption = None,
     if_none: Annotated[bool, typer.Option("--if-none", help="Only when no key of this role exists yet.")] = False,
@@ -105,13 +107,12 @@ def list_keys(data_dir: DataDirOption = None,
     finally:
         store.close()
     if as_json:
-        print(json.dumps(keys, default=str, ensure_ascii=False))
+        print(json.dumps([asdict(key) for key in keys], default=str, ensure_ascii=False))
         return
     table = Table("id", "name", "role", "prefix", "created", "revoked")
     for key in keys:
-        table.add_row(str(key["id"]), key["name"], key["role"], key["prefix"] + "…",
-                      f"{key['created_at']:%Y-%m-%d %H:%M}",
-                      "" if key["revoked_at"] is None else f"{key['revoked_at']:%Y-%m-%d %H:%M}")
+        table.add_row(str(key.id), key.name, key.role, key.prefix + "…", f"{key.created_at:%Y-%m-%d %H:%M}",
+                      "" if key.revoked_at is None else f"{key.revoked_at:%Y-%m-%d %H:%M}")
     Console().print(table)
 
 
@@ -145,6 +146,6 @@ def export_feedback(
     out.parent.mkdir(parents=True, exist_ok=True)
     with out.open("w", encoding="utf-8") as handle:
         for row in rows:
-            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
-    corrected = sum(r["action"] == "correct" for r in rows)
+            handle.write(json.dumps(asdict(row), ensure_ascii=False) + "\n")
+    corrected = sum(r.action == "correct" for r in rows)
     err.print(f"{len(rows)} reviewed complaints ({corrected} corrected) written to {out}")

@@ -1,20 +1,30 @@
-"""Request and response bodies of the API (the Decision itself is the library's, in triage.schemas)."""
+"""Request and response bodies of the API (the Decision itself is the library's, in triage.schemas). Responses
+are validated from the store's records by attribute (`from_attributes`)."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from triage.schemas import Decision
-
-Tier = Literal["red", "yellow", "green"]
-Role = Literal["intake", "lead", "admin"]
+from serving.roles import Role
+from triage.schemas import ClusterSummary, Decision
+from triage.vocabulary import ReviewAction, Tier
 
 
 class ErrorOut(BaseModel):
     detail: str = Field(description="What was wrong, in words.")
+
+
+_DESCRIBED = {400: "Bad request", 401: "No or an unknown API key", 403: "The key's role may not do this",
+              404: "Not found", 409: "Conflict", 413: "Too large", 500: "Not stored: nothing was accepted",
+              503: "The model is not loaded yet"}
+
+
+def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """The `responses` of an operation's OpenAPI entry: these error statuses, each an ErrorOut."""
+    return {code: {"model": ErrorOut, "description": _DESCRIBED[code]} for code in codes}
 
 
 class BatchIn(BaseModel):
@@ -68,14 +78,20 @@ class DecisionHistory(BaseModel):
     rules: list[str]
 
 
+class RoutingOut(BaseModel):
+    category: str
+    tier: Tier
+    department: str
+
+
 class ReviewOut(BaseModel):
     reviewer: str
-    action: Literal["confirm", "correct"]
+    action: ReviewAction
     category: str
     tier: Tier
     department: str
     comment: str
-    previous: dict[str, str]
+    previous: RoutingOut = Field(description="The routing the review replaced.")
     reviewed_at: datetime
 
 
@@ -94,7 +110,7 @@ class ComplaintPage(BaseModel):
 
 class ReviewIn(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-    action: Literal["confirm", "correct"]
+    action: ReviewAction
     category: str | None = None
     tier: Tier | None = None
     department: str | None = None
@@ -109,29 +125,30 @@ class ReviewIn(BaseModel):
         return self
 
 
-class ClusterOut(BaseModel):
-    model_config = ConfigDict(extra="allow")
-    cluster_id: str
-    label: list[str]
-    size: int
-    distinct_customers: int
-    alert: str | None
-    first_seen: str
-    last_seen: str
-    growth: float
-    members: list[str]
-
-
 class ClustersOut(BaseModel):
-    active: list[ClusterOut] = Field(description="Clusters of at least two complaints in the group window, "
-                                                 "alerts first.")
-    alerts: list[ClusterOut] = Field(description="Every cluster that ever alerted, newest first (kept in the store).")
+    active: list[ClusterSummary] = Field(description="Clusters of at least two complaints in the group window, "
+                                                     "alerts first.")
+    alerts: list[ClusterSummary] = Field(description="Every cluster that ever alerted, newest first (kept in the "
+                                                     "store).")
+
+
+class ReviewFiguresOut(BaseModel):
+    needed: int
+    reviewed: int
+    corrected: int
+    open: int
+
+
+class DeadlinesOut(BaseModel):
+    due: int = Field(description="Complaints whose response clock ran out.")
+    met: int = Field(description="Those routed before it did.")
+    compliance: float | None
+    open_overdue: int
 
 
 class StatsOut(BaseModel):
-    model_config = ConfigDict(populate_by_name=True)
-    from_: datetime = Field(alias="from")
-    to: datetime
+    from_: datetime = Field(validation_alias="start", serialization_alias="from")
+    to: datetime = Field(validation_alias="end")
     complaints: int
     by_category: dict[str, int]
     by_channel: dict[str, int]
@@ -139,9 +156,8 @@ class StatsOut(BaseModel):
     by_department: dict[str, int]
     repeat_share: float
     group_share: float = Field(description="Share of complaints in a cluster that alerted.")
-    review: dict[str, int]
-    deadlines: dict[str, float | int | None] = Field(
-        description="Complaints whose response clock ran out (due), those routed before it (met), compliance.")
+    review: ReviewFiguresOut
+    deadlines: DeadlinesOut
 
 
 class ModelOut(BaseModel):

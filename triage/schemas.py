@@ -117,6 +117,30 @@ class CoordinatedInfo(BaseModel):
     count: int = Field(default=1, description="Complaints in the campaign, this one included.")
 
 
+class ClusterSummary(BaseModel):
+    """A group cluster as the similarity engine summarises it (`SimilarityEngine.clusters()`, `cluster()`,
+    `alert_history()` give these fields as JSON-ready dicts; the service reads them through this model)."""
+
+    model_config = ConfigDict(extra="allow")  # summaries stored by a later version may carry more
+
+    cluster_id: str
+    label: list[str] = Field(description="Keywords that tell the cluster apart from the rest of the window.")
+    size: int = Field(description="Members in the window now.")
+    distinct_customers: int
+    peak_distinct_customers: int | None = None
+    total_members: int | None = Field(default=None, description="Expired members included.")
+    channels: dict[str, int] = {}
+    products: dict[str, int] = {}
+    first_seen: str
+    last_seen: str
+    growth: float = Field(description="Rate of the last spike window over the rate before it.")
+    alert: GroupAlert | None
+    first_alert_at: str | None = None
+    representative: str | None = None
+    merged_from: list[str] = []
+    members: list[str] = Field(description="Complaint ids of every member, expired ones too.")
+
+
 class SimilarityResult(BaseModel):
     repeat: RepeatInfo = RepeatInfo()
     group: GroupInfo = GroupInfo()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -14,14 +15,28 @@ from triage.schemas import ComplaintIn, Decision, Prediction, SimilarityFlags
 from triage.similarity.engine import SimilarityEngine
 
 
+@dataclass(frozen=True)
+class FieldProblem:
+    """What is wrong with one field of some input, in words (the API turns these into its 422, the review pages
+    into their message)."""
+
+    field: str
+    value: str
+    message: str
+
+
 class TriageService:
     """Model → similarity → policy. Without a similarity engine every complaint is a first complaint
-    outside any group (what `triage predict` shows); with one, complaints must come in arrival order."""
+    outside any group (what `triage predict` shows); with one, complaints must come in arrival order.
+
+    Three engines meet around here and each has its own name: `policy_engine` applies the routing policy,
+    `similarity` is the similarity engine (the window of recent complaints), and the store's SQLAlchemy engine
+    is `Store.sql_engine` in the serving shell."""
 
     def __init__(self, model: TriageModel, policy: Policy, similarity: SimilarityEngine | None = None):
         self.model = model
         self.policy = policy
-        self.engine = PolicyEngine(policy)
+        self.policy_engine = PolicyEngine(policy)
         self.similarity = similarity
 
     @classmethod
@@ -34,9 +49,9 @@ class TriageService:
     @staticmethod
     def new_similarity(model: TriageModel, policy: Policy, index_threshold: int = 20_000) -> SimilarityEngine:
         dim = model.topics_.n_topic_dims_ + len(model.classes_)
-        engine = SimilarityEngine(policy.similarity, dim, index_threshold=index_threshold, zone=policy.zone)
-        engine.model_version = model.version_
-        return engine
+        similarity = SimilarityEngine(policy.similarity, dim, index_threshold=index_threshold, zone=policy.zone)
+        similarity.model_version = model.version_
+        return similarity
 
     def warm(self) -> None:
         self.model.warm()
@@ -70,7 +85,32 @@ class TriageService:
                 complaint.complaint_id or f"anonymous-{uuid.uuid4().hex[:12]}", complaint.customer_id,
                 received, prediction.masked_text, prediction.category, vector,
                 channel=complaint.channel, product=complaint.product)
-        return self.engine.decide(complaint, prediction, flags, received, similarity)
+        return self.policy_engine.decide(complaint, prediction, flags, received, similarity)
 
     def triage_one(self, complaint: ComplaintIn, flags: SimilarityFlags | None = None) -> Decision:
         return self.triage([complaint], [flags])[0]
+
+    # ---- what a lead may correct a decision to ---------------------------------------------------------
+    def categories(self) -> list[str]:
+        """The categories the model knows: a correction may only name one of these."""
+        return [str(c) for c in self.model.classes_]
+
+    def departments(self) -> list[str]:
+        """Departments the policy routes to: a correction may only name one of these."""
+        names = {self.policy.fallback_department}
+        for category in self.policy.categories.values():
+            names.update([category.department, *category.co_departments])
+        for rule in self.policy.rules:
+            names.update(rule.co_departments)
+        return sorted(names)
+
+    def correction_problems(self, category: str | None, department: str | None) -> list[FieldProblem]:
+        """A correction must name a category the model knows and a department the policy routes to."""
+        problems = []
+        if category and category not in (categories := self.categories()):
+            problems.append(FieldProblem("category", category,
+                                         f"category {category!r} is unknown; one of {', '.join(categories)}"))
+        if department and department not in (departments := self.departments()):
+            problems.append(FieldProblem("department", department,
+                                         f"department {department!r} is unknown; one of {', '.join(departments)}"))
+        return problems

@@ -60,7 +60,7 @@ def test_logs_never_show_personal_numbers(api, app_log):
     assert api.get("/v1/stats").status_code == 200
 
     records = lines(app_log)
-    requests = [r for r in records if r.get("event") == "request" and r.get("logger") == "serving"]
+    requests = [r for r in records if r.get("event") == "request" and r.get("logger") == "serving.app"]
     assert len(requests) == 16  # every request above was logged (as JSON) ...
     assert {"path": "/v1/customers/[手机号]/complaints", "status": 200} in [
         {"path": r["path"], "status": r["status"]} for r in requests]

@@ -44,7 +44,7 @@ def test_a_repeat_is_recognised_after_a_clean_restart(trained_model, store, tmp_
 
     second = intake(trained_model, store, snapshot)
     assert second.service.similarity.store_seq == store.last_seq()
-    decision = second.submit(complaint("a-2", AGAIN, "cust-1")).decision
+    decision = second.submit(complaint("a-2", AGAIN, "cust-1")).decision.payload
     assert decision["repeat"]["is_repeat"]
     assert decision["repeat"]["matter_id"] == "a-1"
 
@@ -58,12 +58,12 @@ def test_a_repeat_is_recognised_after_a_crash_without_a_snapshot(trained_model, 
     # The crash: b-2 came after the last snapshot, so only the store knows it.
     second = intake(trained_model, store, snapshot)
     repeat = second.submit(complaint("b-3", "催收的人又给我单位同事打电话了，还说要上门，我已经投诉过一次。", "cust-3"))
-    assert repeat.decision["repeat"]["matter_id"] == "b-2"
+    assert repeat.decision.payload["repeat"]["matter_id"] == "b-2"
     # Without any snapshot at all, the window is rebuilt from the store alone.
     shutil.rmtree(snapshot)
     third = intake(trained_model, store, snapshot)
     assert third.service.similarity.store_seq == store.last_seq()
-    assert third.submit(complaint("b-4", AGAIN, "cust-2")).decision["repeat"]["matter_id"] == "b-1"
+    assert third.submit(complaint("b-4", AGAIN, "cust-2")).decision.payload["repeat"]["matter_id"] == "b-1"
 
 
 def test_a_snapshot_of_another_model_is_not_used(trained_model, store, tmp_path):
@@ -74,7 +74,7 @@ def test_a_snapshot_of_another_model_is_not_used(trained_model, store, tmp_path)
     first.save_snapshot()
     second = intake(trained_model, store, snapshot)
     assert second.service.similarity.model_version == trained_model.version_
-    assert second.submit(complaint("c-2", AGAIN, "cust-4")).decision["repeat"]["matter_id"] == "c-1"
+    assert second.submit(complaint("c-2", AGAIN, "cust-4")).decision.payload["repeat"]["matter_id"] == "c-1"
 
 
 def test_swapping_the_model_keeps_the_window(trained_model, store, tmp_path):
@@ -83,7 +83,7 @@ def test_swapping_the_model_keeps_the_window(trained_model, store, tmp_path):
     old_engine = service.service.similarity
     service.swap(trained_model)
     assert service.service.similarity is not old_engine
-    assert service.submit(complaint("d-2", AGAIN, "cust-5")).decision["repeat"]["matter_id"] == "d-1"
+    assert service.submit(complaint("d-2", AGAIN, "cust-5")).decision.payload["repeat"]["matter_id"] == "d-1"
 
 
 def test_ids_are_idempotent_within_and_across_batches(trained_model, store):
@@ -100,8 +100,9 @@ def test_ids_are_idempotent_within_and_across_batches(trained_model, store):
 def test_complaints_without_an_id_get_one(trained_model, store):
     service = intake(trained_model, store, None)
     decision = service.submit(ComplaintIn(text=FIRST)).decision
-    assert decision["complaint_id"].startswith("C")
-    assert store.complaint(decision["complaint_id"])["decision"] == decision
+    assert decision.complaint_id.startswith("C")
+    record = store.complaint(decision.complaint_id)
+    assert record is not None and record.decision.model_dump(mode="json") == decision.payload
 
 
 def test_a_failed_commit_does_not_leave_the_complaint_in_the_window(trained_model, store, monkeypatch):
@@ -118,7 +119,7 @@ def test_a_failed_commit_does_not_leave_the_complaint_in_the_window(trained_mode
     with pytest.raises(StoreFailure, match="could not be stored"):
         service.submit(complaint("f-2", AGAIN, "cust-7"))
     monkeypatch.setattr(store, "add_many", real_add)
-    retry = service.submit(complaint("f-2", AGAIN, "cust-7")).decision
+    retry = service.submit(complaint("f-2", AGAIN, "cust-7")).decision.payload
     assert retry["repeat"]["repeat_count"] == 2  # f-1 and this one, not a ghost f-2 as well
     assert [r["complaint_id"] for r in retry["repeat"]["related"]] == ["f-1"]
 

@@ -336,13 +336,14 @@ def test_growth_chart_is_cumulative_and_numbers_only():
 
     start = datetime(2025, 9, 1, tzinfo=UTC)
     chart = growth_chart([start + timedelta(hours=h) for h in (0, 1, 5)], width=100, height=20, pad=0)
-    assert chart is not None and chart["count"] == 3
-    points = [tuple(map(float, p.split(","))) for p in chart["points"].split()]
+    assert chart is not None and chart.count == 3
+    points = [tuple(map(float, p.split(","))) for p in chart.points.split()]
     assert points[0] == (0.0, 20.0) and points[-1] == (100.0, 0.0)
     assert [y for _, y in points] == sorted((y for _, y in points), reverse=True)  # never shrinks
-    assert re.fullmatch(r"[0-9., ]+", chart["points"])
+    assert re.fullmatch(r"[0-9., ]+", chart.points)
     assert growth_chart([]) is None
-    assert growth_chart([start])["points"]  # one member: no division by zero
+    one = growth_chart([start])
+    assert one is not None and one.points  # one member: no division by zero
 
 
 def test_static_files(client):
@@ -354,10 +355,11 @@ def test_static_files(client):
 
 
 def test_templates_autoescape_and_never_mark_data_safe():
-    from serving.pages import HERE, templates
+    from serving.pages import TEMPLATES, templates
 
     assert templates.env.autoescape is True
-    for template in (HERE / "templates").glob("*.html"):
+    assert list(TEMPLATES.glob("*.html"))
+    for template in TEMPLATES.glob("*.html"):
         source = template.read_text(encoding="utf-8")
         assert "|safe" not in source.replace(" ", "") and "autoescape false" not in source, template.name
         assert "style=" not in source and "<script>" not in source, template.name  # the CSP allows neither

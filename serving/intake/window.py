@@ -1,0 +1,60 @@
+"""The similarity window's rebuild: the engine that remembers recent complaints lives in the process, so on start,
+after a failed commit and on a model swap it is rebuilt from its snapshot and the store."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from serving.store import Store
+from triage.features.prepare import prepare_text
+from triage.service import TriageService
+from triage.similarity.engine import STATE_FILE, SimilarityEngine, SimilarityStateError
+
+log = logging.getLogger(__name__)
+REBUILD_BATCH = 512
+
+
+def _horizon(service: TriageService) -> timedelta:
+    config = service.policy.similarity
+    return timedelta(days=max(config.repeat.window_days, config.groups.window_days))
+
+
+def build_similarity(service: TriageService, store: Store, snapshot_dir: Path | None) -> SimilarityEngine:
+    """The similarity engine for this service's model: the saved snapshot when it was written by this model,
+    plus the complaints stored after it; otherwise rebuilt from the stored complaints of the window."""
+    similarity = None
+    if snapshot_dir is not None and (snapshot_dir / STATE_FILE).exists():
+        try:
+            similarity = SimilarityEngine.load(snapshot_dir, service.policy.similarity, service.model.version_)
+        except (SimilarityStateError, OSError) as exc:  # the snapshot is a cache: rebuild what it would have held
+            log.warning("similarity snapshot not used: %s; rebuilding from the store", exc)
+    if similarity is None:
+        similarity = TriageService.new_similarity(service.model, service.policy)
+    catch_up(service, similarity, store, similarity.store_seq)
+    return similarity
+
+
+def catch_up(service: TriageService, similarity: SimilarityEngine, store: Store, after_seq: int) -> int:
+    """Feed the engine the stored complaints of the window that came after `after_seq`, in arrival order.
+    Their topic vectors are reused when this model made them, else recomputed from the text."""
+    since = datetime.now(UTC) - _horizon(service)
+    version = service.model.version_
+    rows = list(store.window(since, after_seq))
+    for start in range(0, len(rows), REBUILD_BATCH):
+        chunk = rows[start:start + REBUILD_BATCH]
+        stale = [i for i, r in enumerate(chunk) if r.vector is None or r.model_version != version]
+        if stale:
+            predictions, vectors = service.model.predict_with_topics([chunk[i].text for i in stale])
+            assert vectors is not None
+            for i, prediction, vector in zip(stale, predictions, vectors, strict=True):
+                chunk[i] = dataclasses.replace(chunk[i], vector=vector, category=prediction.category)
+        for row in chunk:
+            assert row.vector is not None  # stale rows got theirs above
+            similarity.observe(row.complaint_id, row.customer_id, row.received_at, prepare_text(row.text).text,
+                               row.category, row.vector, channel=row.channel, product=row.product)
+            similarity.store_seq = row.seq
+    similarity.store_seq = max(similarity.store_seq, after_seq)
+    return len(rows)

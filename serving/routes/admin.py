@@ -1,0 +1,54 @@
+"""GET /v1/model, POST /v1/admin/reload, and the API keys: GET/POST /v1/admin/keys, DELETE /v1/admin/keys/{id}."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, HTTPException, status
+
+from serving.deps import Admin, AnyRole, IntakeDep, RuntimeDep, StoreDep
+from serving.runtime import ReloadInProgress
+from serving.schemas import KeyCreated, KeyIn, KeyOut, ModelOut, error_responses
+
+router = APIRouter(tags=["admin"])
+
+
+@router.get("/model", response_model=ModelOut, summary="The model and policy being served",
+            responses=error_responses(401, 503))
+def model(_: AnyRole, runtime: RuntimeDep, intake: IntakeDep) -> Any:
+    return runtime.model_info(intake)
+
+
+@router.post("/admin/reload", response_model=ModelOut,
+             summary="Swap to the current champion (or the model directory), without failing a request",
+             responses=error_responses(401, 403, 409, 503))
+def reload(_: Admin, runtime: RuntimeDep, intake: IntakeDep) -> Any:
+    try:
+        runtime.reload(intake)
+    except ReloadInProgress as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
+    except Exception as exc:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE,
+                            f"reload failed, still serving the previous model: {exc}") from None
+    return runtime.model_info(intake)
+
+
+@router.get("/admin/keys", response_model=list[KeyOut], summary="API keys (never their secrets)",
+            responses=error_responses(401, 403))
+def list_keys(_: Admin, store: StoreDep) -> Any:
+    return store.list_keys()
+
+
+@router.post("/admin/keys", response_model=KeyCreated, status_code=201,
+             summary="Create an API key; the secret is in this response only", responses=error_responses(401, 403))
+def create_key(body: Annotated[KeyIn, Body()], _: Admin, store: StoreDep) -> Any:
+    principal, secret = store.create_key(body.name, body.role)
+    created = next(k for k in store.list_keys() if k.id == principal.key_id)
+    return KeyCreated.model_validate({**vars(created), "key": secret})
+
+
+@router.delete("/admin/keys/{key_id}", status_code=204, summary="Revoke an API key",
+               responses=error_responses(401, 403, 404))
+def revoke_key(key_id: int, _: Admin, store: StoreDep) -> None:
+    if not store.revoke_key(key_id):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no key {key_id}")

@@ -1,0 +1,52 @@
+"""GET /v1/review (the queue) and POST /v1/review/{id} (confirm or correct)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Query, status
+from fastapi.exceptions import RequestValidationError
+
+from serving.deps import IntakeDep, Lead, StoreDep
+from serving.schemas import ComplaintPage, ReviewIn, ReviewOut, error_responses
+from serving.store import QueueFilter
+from triage.service import FieldProblem
+from triage.vocabulary import Tier
+
+router = APIRouter(tags=["review"])
+
+
+@router.get("/review", response_model=ComplaintPage,
+            summary="The review queue: red first, then the least confident",
+            responses=error_responses(401, 403))
+def review_queue(_: Lead, store: StoreDep,
+                 tier: Tier | None = None, category: str | None = None, department: str | None = None,
+                 min_age_hours: Annotated[float | None, Query(ge=0, description="Received ≥ this long ago")] = None,
+                 max_age_hours: Annotated[float | None, Query(ge=0, description="Received ≤ this long ago")] = None,
+                 limit: Annotated[int, Query(ge=1, le=200)] = 50,
+                 offset: Annotated[int, Query(ge=0)] = 0) -> ComplaintPage:
+    filters = QueueFilter(tier, category, department, min_age_hours, max_age_hours)
+    total, items = store.queue(filters, limit, offset)
+    return ComplaintPage.model_validate({"total": total, "limit": limit, "offset": offset, "items": items},
+                                        from_attributes=True)
+
+
+def invalid_body(problems: list[FieldProblem]) -> RequestValidationError:
+    """Domain problems of a request body as FastAPI's own 422 (the form the OpenAPI document gives every 422)."""
+    return RequestValidationError([{"type": "value_error", "loc": ("body", p.field), "msg": p.message,
+                                    "input": p.value} for p in problems])
+
+
+@router.post("/review/{complaint_id}", response_model=ReviewOut,
+             summary="Confirm or correct a complaint's routing",
+             description="Records who and when; the complaint's routing becomes the reviewed one and it leaves the "
+                         "queue. Corrections become training rows (`triage feedback export`).",
+             responses=error_responses(401, 403, 404, 503))
+def review(complaint_id: str, body: ReviewIn, principal: Lead, intake: IntakeDep, store: StoreDep) -> Any:
+    problems = intake.service.correction_problems(body.category, body.department)
+    if problems:
+        raise invalid_body(problems)
+    done = store.review(complaint_id, principal, body.action, body.category, body.tier, body.department, body.comment)
+    if done is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no complaint {complaint_id!r}")
+    return done
