@@ -1,4 +1,4 @@
-"""The two plots of BENCHMARKS.md, from the JSON of `triage bench`."""
+"""The two plots of BENCHMARKS.md, from the JSON of `python -m bench`."""
 
 from __future__ import annotations
 

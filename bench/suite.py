@@ -1,4 +1,4 @@
-"""`triage bench`: the service's speed in one run, each number beside the bare embedding cost of the same
+"""`python -m bench`: the service's speed in one run, each number beside the bare embedding cost of the same
 texts measured in the same run (these machines are noisy; ratios hold where absolute numbers do not).
 
 1. in-process: one complaint at a time through model → similarity → policy, and batches of 64, beside the

@@ -23,53 +23,8 @@ Contract shared by all three
   an index whose search results are identical. `load_index(dir)` opens any of the three.
 * Not thread-safe: the caller serialises access.
 
-Why usearch, not hnswlib
-------------------------
-Measured here (2-core AMD EPYC with AVX-512/BF16, 512-d clustered unit vectors: random centres plus noise,
-M=16 / ef_construction=128 / ef_search=64 for both, usearch 2.26.6, hnswlib 0.8.0):
-
-================================  ======================  =======================
-                                  usearch (bf16, ip)      hnswlib (f32, ip)
-================================  ======================  =======================
-build, 100k                       31 s (3,200 /s)         40 s (2,500 /s)
-query p50, 100k, k=10             0.47 ms                 0.42 ms
-recall@10 vs exact, 100k          0.994                   1.000
-re-adds into removed slots        1,700-2,000 /s          190-370 /s (replace_deleted)
-recall after 1x window turnover   0.986 (fresh: 0.998)    0.999 (fresh: 1.000)
-capacity after add N / remove     constant (slots          constant (fixed
-N/2 / add N/2, repeated           reused by `add`)         max_elements)
-index memory, 50k                 81 MB                   ~105 MB
-persistence                       one file, keys and      one file, caller keeps
-                                  tombstones included     max_elements / ef
-================================  ======================  =======================
-
-Both reuse the memory of removed entries, but hnswlib does it through `replace_deleted`, which repairs the
-neighbours of the replaced node and ran 5-8x slower than its own build (~5 ms per insert, the whole
-per-complaint budget); usearch's `remove` is an O(1) tombstone and its `add` takes the freed slot at the
-normal insert cost. Recall after heavy churn stays ≥ 0.98 (five window turnovers of 20k: 0.986-0.995).
-usearch's float32 kernels are slower than hnswlib's on this CPU (100k build 78 s), but its bfloat16 storage
-uses the AVX-512 BF16 kernels: faster than either float32 build, half the vector memory, and a similarity
-error around 1e-4 — far below any threshold the similarity layer uses. usearch is also the maintained one
-(hnswlib's last release is from 2023). `dtype="f32"` or `"f16"` can be chosen per index.
-
-Defaults at scale
------------------
-M=16, ef_construction=128, ef_search=128. On flat clustered data (50,000 random centres, ~20 members each,
-cosine ~0.5 inside a cluster and ~0 across — no coarser structure to steer the graph, a hard case)
-recall@10 against exact search falls with the window at a fixed ef:
-
-=========  =============================================================================
-window     recall@10 / single-query p50 for ef_search = 64, 128, 256, 512 (M=16)
-=========  =============================================================================
-100k       0.997 / 0.40 ms, 0.997 / 0.75 ms, 0.997 / 1.4 ms, 0.997 / 2.8 ms
-300k       0.924 / 0.54 ms, 0.983 / 0.92 ms, 0.993 / 1.7 ms, 0.995 / 3.4 ms
-1M         0.535 / 0.77 ms, 0.700 / 1.37 ms, 0.828 / 2.6 ms, 0.890 / 4.8 ms
-=========  =============================================================================
-
-M=32 lifts 300k to 0.993 at ef 64 (0.89 ms) but doubles the build and the per-insert cost (each new
-complaint is inserted: ~1.6 ms p50 at 1M with M=16). ef_search 128 keeps search plus insert
-well inside the 5 ms per-complaint budget at 1M; raise `expansion_search` (or M) for large windows of
-structureless data. Real embeddings are hierarchical (topics, products, phrasings) and easier than this.
+Why usearch and not hnswlib, and the defaults at window scale (M, ef_construction, ef_search), were chosen by
+measurement: the record is in BENCHMARKS.md ("Why usearch, not hnswlib" and "HNSW defaults at scale").
 """
 
 from __future__ import annotations
