@@ -585,7 +585,7 @@ def test_deciding_twice_gives_the_same_decision():
     assert decide(*args) == decide(*args)
 
 
-# --- known defects (see the report) ------------------------------------------------------------------------
+# --- regressions: defects found and fixed ------------------------------------------------------------------
 
 
 def test_geren_xingwei_is_not_an_external_escalation():

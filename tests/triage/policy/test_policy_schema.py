@@ -392,7 +392,7 @@ def test_a_valid_edit_is_accepted_and_takes_effect(tmp_path):
     assert load_policy(path).categories["营销宣传"].department == "零售银行部"
 
 
-# --- known defects (see the report) ---------------------------------------------------------------------
+# --- regressions: defects found and fixed ---------------------------------------------------------------
 
 
 def test_a_value_that_looks_like_rich_markup_is_reported_cleanly(tmp_path):

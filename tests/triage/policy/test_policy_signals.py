@@ -205,7 +205,7 @@ def test_every_signal_carries_its_span(text):
     assert_spans(text)
 
 
-# --- known defects (see the report) ----------------------------------------------------------------------
+# --- regressions: defects found and fixed ----------------------------------------------------------------
 
 
 def test_amount_span_does_not_include_trailing_space():

@@ -148,14 +148,3 @@ def app_log(client) -> Iterator[io.StringIO]:
         yield stream
     finally:
         root.removeHandler(handler)
-
-
-@pytest.fixture
-def xfail_on_postgresql(request, database_url):
-    """Mark the running test as a strict expected failure on PostgreSQL only (a bug SQLite does not show)."""
-
-    def mark(reason: str) -> None:
-        if database_url is not None:
-            request.applymarker(pytest.mark.xfail(strict=True, reason=reason))
-
-    return mark

@@ -32,7 +32,7 @@ CLEAR_TEXTS = [case.values[0] for case in CLEAR_CASES]
 
 # Personal data the masker recognises (valid ID check digit, Luhn-valid card number), one kind at a time.
 # (All four at once after a nine-character complaint is mostly placeholders, and the placeholders share
-# characters with the 信息安全 vocabulary: that can flip a short complaint, see the report.)
+# characters with the 信息安全 vocabulary: that can flip a short complaint.)
 PII_SUFFIXES = {
     "phone": ("，联系电话13812345678", "13812345678", "[手机号]"),
     "name_phone": ("（张三 138-1234-5678）", "138-1234-5678", "[手机号]"),

@@ -21,7 +21,7 @@ from triage.schemas import Decision
 
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 CORPUS = ROOT / "datasets" / "complaints.jsonl"
 THEFT = "我的信用卡昨晚在境外被盗刷了5万元，到现在还没人处理"
 DISTRESS = "催收天天打电话骂我，我真的活不下去了"

@@ -22,7 +22,7 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 # Read at import, before the session fixture of tests/conftest.py removes TRIAGE_* variables.
 REQUIRE_BROWSER = os.environ.get("TRIAGE_REQUIRE_BROWSER") == "1"
-ARTIFACTS = Path(os.environ.get("TRIAGE_TEST_ARTIFACTS") or Path(__file__).resolve().parents[2] / "test-artifacts")
+ARTIFACTS = Path(os.environ.get("TRIAGE_TEST_ARTIFACTS") or Path(__file__).resolve().parents[3] / "test-artifacts")
 
 
 @pytest.fixture(scope="session")
