@@ -23,6 +23,7 @@ from triage.config import get_settings
 from triage.console import ModelOption, err, fail, load_model, progress_bars, require_extra
 from triage.data import DataError, read_table
 from triage.models import ModelVersionError, TriageModel, UnknownLabelsError
+from triage.vocabulary import TIERS
 
 
 def register(app: typer.Typer) -> None:
@@ -31,6 +32,7 @@ def register(app: typer.Typer) -> None:
     app.command()(evaluate)
     app.command()(promote)
     app.command()(init)
+    app.command()(audit)
 
 
 def train(
@@ -128,14 +130,47 @@ def evaluation_report(model: TriageModel, frame: pd.DataFrame, text_column: str,
         fail(str(exc))
 
 
+def _figure(value: float | None) -> str:
+    return "—" if value is None else f"{value:.3f}"
+
+
+def decision_scores(model: TriageModel, frame: pd.DataFrame, text_column: str, label_column: str,
+                    tier_column: str | None, policy_file: Path | None) -> dict[str, Any]:
+    """The whole decision (model + policy, every complaint a first complaint) on labelled rows: the share the
+    decision routes without a person and how right that share is; with a tier column, the decided tier
+    (the tier model raised by the policy's rules) and the tier model alone."""
+    from triage.evaluation import routing_report, tier_report
+    from triage.policy import load_policy
+    from triage.schemas import ComplaintIn
+    from triage.service import TriageService
+
+    service = TriageService(model, load_policy(policy_file))
+    texts = list(frame[text_column].astype(str))
+    decisions = []
+    for start in range(0, len(texts), 256):
+        decisions += service.triage([ComplaintIn(text=t) for t in texts[start:start + 256]])
+    result: dict[str, Any] = {"routing": routing_report([d.category for d in decisions],
+                                                        [not d.needs_review for d in decisions],
+                                                        list(frame[label_column].astype(str)))}
+    if tier_column is not None:
+        gold = list(frame[tier_column].astype(str))
+        result["tier"] = tier_report([d.tier.label for d in decisions], gold)
+        result["tier_model"] = tier_report([d.tier.model_label or "" for d in decisions], gold)
+    return result
+
+
 def evaluate(
     data: Annotated[Path, typer.Option(help="Labelled data, CSV or JSONL.")],
     model: ModelOption = None,
     text_column: str = "text",
     label_column: str = "category",
+    tier_column: Annotated[str, typer.Option(help="Tier column; scored when the data has it.")] = "tier",
+    policy: Annotated[Path | None, typer.Option(help="Routing policy for the decided tier (default: bundled).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
-    """Score a model on labelled data: macro-F1, accuracy, ECE, accuracy by coverage, per class."""
+    """Score a model on labelled data: macro-F1, accuracy, ECE, accuracy by coverage, per class; the share
+    routed without review and its accuracy; with a tier column, tier accuracy, macro-F1, red recall and
+    precision and the confusion matrix of the decided tier."""
     try:
         frame = read_table(data, [text_column, label_column])
     except DataError as exc:
@@ -143,6 +178,16 @@ def evaluate(
     loaded = load_model(model)
     report, _ = evaluation_report(loaded, frame, text_column, label_column)
     report["model_version"] = loaded.version_
+    has_tier = tier_column in frame.columns
+    if has_tier:
+        unknown = sorted(set(frame[tier_column].astype(str)) - set(TIERS))
+        if unknown:
+            fail(f"{data}: column {tier_column!r} holds {unknown}; tiers are {', '.join(TIERS)}")
+    report.update(decision_scores(loaded, frame, text_column, label_column, tier_column if has_tier else None,
+                                  policy))
+    if not has_tier:
+        report["tier"] = None
+        err.print(f"no {tier_column!r} column in {data}: the category alone is scored")
     if as_json:
         print(json.dumps(report, ensure_ascii=False))
         return
@@ -152,6 +197,47 @@ def evaluate(
           "  ".join(f"{k}: {v:.3f}" for k, v in report["coverage_accuracy"].items()))
     for label, row in report["per_class"].items():
         print(f"  {label:<8} P {row['precision']:.3f}  R {row['recall']:.3f}  F1 {row['f1']:.3f}  n={row['support']}")
+    routing = report["routing"]
+    print(f"routed without review: {routing['auto_routed_share']:.1%}, category accuracy of those: "
+          + ("—" if routing["auto_routed_accuracy"] is None else f"{routing['auto_routed_accuracy']:.3f}"))
+    tier = report["tier"]
+    if tier is not None:
+        print(f"tier (model + policy): accuracy {tier['accuracy']:.4f}  macro-F1 {tier['macro_f1']:.4f}  "
+              f"red recall {_figure(tier['red_recall'])}  red precision {_figure(tier['red_precision'])}  "
+              f"(tier model alone: accuracy {report['tier_model']['accuracy']:.4f})")
+        print("  confusion, rows gold / columns decided: " + " ".join(tier["confusion"]["labels"]))
+        for label, row in zip(tier["confusion"]["labels"], tier["confusion"]["matrix"], strict=True):
+            print(f"  {label:>6} {row}")
+
+
+def audit(
+    data: Annotated[Path, typer.Option(help="Labelled data, CSV or JSONL.")],
+    text_column: str = "text",
+    label_column: str = "category",
+    out: Annotated[Path | None, typer.Option(help="Write every flagged row to this CSV.")] = None,
+    top: Annotated[int, typer.Option(min=1, help="Rows to show.")] = 20,
+) -> None:
+    """Rank the rows whose label is likely wrong (confident learning on out-of-fold probabilities, cleanlab),
+    with the label the evidence suggests."""
+    require_extra("train", "cleanlab")
+    from training.audit import audit_labels
+
+    try:
+        frame = read_table(data, [text_column, label_column])
+    except DataError as exc:
+        fail(str(exc))
+    try:
+        result = audit_labels(list(frame[text_column].astype(str)), list(frame[label_column].astype(str)))
+    except ValueError as exc:
+        fail(f"{data}: {exc}")
+    issues = result.issues
+    if out is not None:
+        issues.to_csv(out, index=False)
+    print(f"{len(issues)} of {result.n_rows} rows ({len(issues) / result.n_rows:.1%}) are likely mislabelled"
+          + (f"; all written to {out}" if out is not None else ""))
+    for _, issue in issues.head(top).iterrows():
+        print(f"  row {issue['row'] + 1:>5}  {issue['label']} → {issue['suggested']} "
+              f"(p {issue['suggested_probability']:.2f})  {escape(issue['text'][:60])}")
 
 
 def promote(
