@@ -18,9 +18,9 @@ import numpy as np
 import pandas as pd
 
 from triage.data import DataError, read_table
+from triage.vocabulary import REVIEW_ACTIONS as ACTIONS
+from triage.vocabulary import TIERS
 
-TIERS = ("red", "yellow", "green")
-ACTIONS = ("confirm", "correct")
 # The fields of an exported row; the version hashes these (whichever are present) and nothing else.
 FEEDBACK_FIELDS = ("complaint_id", "text", "category", "tier", "department", "action", "original_category",
                    "original_tier", "reviewer", "reviewed_at")
