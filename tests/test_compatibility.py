@@ -51,7 +51,8 @@ PICKLED_BEFORE_THE_MOVE = {
     ],
 }
 # The entry file of every pyfunc registered before the move, as it was logged.
-PRE_MOVE_ENTRY = '''"""Entry file for MLflow's models-from-code: the model is logged by this file's path, so the registry
+PRE_MOVE_ENTRY = '''\
+"""Entry file for MLflow's models-from-code: the model is logged by this file's path, so the registry
 stores code to import rather than a pickled Python object."""
 
 import mlflow

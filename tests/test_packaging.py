@@ -24,10 +24,10 @@ SHELL_PACKAGES = ("fastapi", "starlette", "uvicorn", "sqlalchemy", "alembic", "m
 OFFLINE = ("Could not find a version", "No matching distribution", "NewConnectionError", "Network is unreachable",
            "Temporary failure in name resolution", "ConnectTimeout", "ProxyError", "Failed to establish")
 
-TRAIN_AND_DECIDE = '''
+TRAIN_AND_DECIDE = f'''
 import importlib.util, json, sys
 
-present = [m for m in {shell!r} if importlib.util.find_spec(m) is not None]
+present = [m for m in {SHELL_PACKAGES!r} if importlib.util.find_spec(m) is not None]
 assert not present, f"installed without extras, yet importable: {{present}}"
 
 from triage.models import TriageModel
@@ -43,9 +43,9 @@ policy = load_policy(None)
 service = TriageService(loaded, policy, TriageService.new_similarity(loaded, policy))
 decision = service.triage_one(ComplaintIn(text="我的信用卡昨晚在境外被盗刷了5万元，到现在还没人处理",
                                           complaint_id="P-1", customer_id="C1"))
-loaded_shells = sorted(m for m in sys.modules if m.split(".")[0] in {shell!r})
+loaded_shells = sorted(m for m in sys.modules if m.split(".")[0] in {SHELL_PACKAGES!r})
 print(json.dumps({{"category": decision.category, "tier": decision.tier.label, "loaded": loaded_shells}}))
-'''.format(shell=SHELL_PACKAGES)
+'''
 
 
 def run(*command: str | Path, cwd: Path, timeout: float = 600) -> subprocess.CompletedProcess:
