@@ -26,9 +26,9 @@ import json
 import random
 import sys
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import NamedTuple
 
 HERE = Path(__file__).parent
 SEED = 20251122
@@ -44,9 +44,8 @@ class AssemblyError(ValueError):
     """A part holds a row that cannot go into the corpus; the message names the file and line."""
 
 
-@dataclass(frozen=True)
-class Row:
-    source: str  # "parts/x.jsonl:12", for error messages
+class Row(NamedTuple):
+    source: str  # "real/x.jsonl:12" (under parts/), for error messages
     data: dict
 
 
@@ -59,13 +58,13 @@ def _vocabulary() -> tuple[set[str], set[str]]:
     return set(load_policy().categories), set(TIERS)
 
 
-def read_parts(paths: Iterable[Path]) -> list[Row]:
+def read_parts(paths: Iterable[Path], base: Path) -> list[Row]:
     rows = []
     for path in paths:
         for number, line in enumerate(path.open(encoding="utf-8"), 1):
             if not line.strip():
                 continue
-            where = f"{path.relative_to(HERE)}:{number}"
+            where = f"{path.relative_to(base)}:{number}"
             try:
                 rows.append(Row(where, json.loads(line)))
             except json.JSONDecodeError as exc:
@@ -102,7 +101,8 @@ def _office_time(rng: random.Random, day: datetime, channel: str) -> datetime:
     Branch counters and letters are logged during opening hours only."""
     if channel in ("branch", "letter"):
         return day.replace(hour=rng.randint(9, 16), minute=rng.randrange(60), second=rng.randrange(60))
-    hour = rng.choices(range(24), weights=[1, 1, 1, 1, 1, 1, 2, 4, 8, 12, 12, 10, 8, 10, 12, 12, 10, 8, 6, 6, 5, 4, 3, 2])[0]
+    weights = [1, 1, 1, 1, 1, 1, 2, 4, 8, 12, 12, 10, 8, 10, 12, 12, 10, 8, 6, 6, 5, 4, 3, 2]
+    hour = rng.choices(range(24), weights=weights)[0]
     return day.replace(hour=hour, minute=rng.randrange(60), second=rng.randrange(60))
 
 
@@ -186,8 +186,8 @@ def assemble_real_style(rows: list[dict]) -> list[dict]:
 
 
 def assemble(parts: Path = HERE / "parts") -> tuple[list[dict], list[dict]]:
-    stream_rows = read_parts(sorted(parts.glob("*.jsonl")))
-    real_rows = read_parts(sorted((parts / "real").glob("*.jsonl")))
+    stream_rows = read_parts(sorted(parts.glob("*.jsonl")), parts)
+    real_rows = read_parts(sorted((parts / "real").glob("*.jsonl")), parts)
     check_rows(stream_rows + real_rows, *_vocabulary())
     return assemble_stream([r.data for r in stream_rows]), assemble_real_style([r.data for r in real_rows])
 

@@ -61,12 +61,25 @@ def small_corpus_path(tmp_path_factory, small_corpus_records) -> Path:
     return write_jsonl(tmp_path_factory.mktemp("data") / "small.jsonl", small_corpus_records)
 
 
+LEGACY_MODEL_PARAMS = {
+    "embedder": "use",
+    "feature_params": {"word_ngram_range": (1, 2)},
+    "category_params": {"kind": "svm", "C": 0.1},
+    "tier_params": {"kind": "svm", "C": 0.1},
+}
+
+
 @pytest.fixture(scope="session")
 def trained_model(corpus_records):
-    """TriageModel fitted on the whole corpus with tiers. Shared: tests must not modify it."""
+    """TriageModel fitted on the whole 995-complaint stream with tiers. Shared: tests must not modify it.
+
+    It is the configuration these behavioural tests were written for — the USE embedding beside char and word
+    n-grams, calibrated linear SVM heads — not today's default (char n-grams + logistic regression, chosen on
+    real complaints, see BENCHMARKS.md): on 995 synthetic complaints the embedding still carries paraphrases
+    and placeholders that n-grams alone do not. The shipped default is measured by bench.real_quality."""
     from triage.models import TriageModel
 
-    return TriageModel().fit(
+    return TriageModel(**LEGACY_MODEL_PARAMS).fit(
         [r["text"] for r in corpus_records],
         [r["category"] for r in corpus_records],
         [r["tier"] for r in corpus_records],

@@ -36,13 +36,14 @@ def register(app: typer.Typer) -> None:
 
 
 def train(
-    data: Annotated[Path, typer.Option(help="Training data, CSV or JSONL.")] = Path("datasets/complaints.jsonl"),
+    data: Annotated[list[Path] | None, typer.Option(
+        help="Training data, CSV or JSONL; repeat for several files (default: TRIAGE_CORPUS).")] = None,
     out: Annotated[Path | None, typer.Option(help="Model directory to write (default: TRIAGE_MODEL_DIR).")] = None,
     text_column: str = "text",
     label_column: str = "category",
     tier_column: Annotated[str, typer.Option(help="Tier labels; the tier head is trained when present.")] = "tier",
     eval_data: Annotated[Path | None, typer.Option(help="Held-out data to evaluate on and log.")] = None,
-    embedder: Annotated[str | None, typer.Option(help="'use' or 'sentence-transformers:<path>'.")] = None,
+    embedder: Annotated[str | None, typer.Option(help="'none', 'use' or 'sentence-transformers:<path>'.")] = None,
     mlflow: Annotated[bool, typer.Option(help="Log the run and register the model in MLflow.")] = True,
     feedback: Annotated[Path | None, typer.Option(
         help="Team-lead feedback (JSONL of `triage feedback export`) to merge into the training data.")] = None,
@@ -52,6 +53,7 @@ def train(
     """Train the category (and tier) model, save it, log it to MLflow as the new `challenger`."""
     settings = get_settings()
     out = out or settings.model_dir
+    data = data or settings.corpus
     if mlflow:
         require_extra("train", "mlflow")
     if not (np.isfinite(feedback_weight) and feedback_weight > 0):
@@ -60,7 +62,8 @@ def train(
     feedback_info: dict[str, str | int | float] = {}
     try:
         # A tier column is optional, but when present every row needs a tier, as every row needs a label.
-        frame = read_table(data, [text_column, label_column], filled_if_present=(tier_column,))
+        frame = pd.concat([read_table(path, [text_column, label_column], filled_if_present=(tier_column,))
+                           for path in data], ignore_index=True)
         eval_frame = read_table(eval_data, [text_column, label_column]) if eval_data else None
         if feedback is not None:
             from training.feedback import MERGED, feedback_version, merge_feedback, read_feedback
@@ -107,7 +110,7 @@ def train(
             plotted = (model.cv_probabilities_, np.asarray(frame[label_column].astype(str)))
         logged = log_training_run(
             model, out,
-            params={"data": str(data), "rows": len(frame), "embedder": model.embedder,
+            params={"data": ",".join(map(str, data)), "rows": len(frame), "embedder": model.embedder,
                     "target_precision": model.target_precision, "cv": model.cv,
                     "category_params": model.category_params or "default",
                     "training_data_sha256": model.data_hash_, **feedback_info},

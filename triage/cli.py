@@ -97,7 +97,7 @@ def demo(model: ModelOption = None, count: int = 6) -> None:
     API exists)."""
     settings = get_settings()
     loaded = load_model(model)
-    frame = read_table(settings.corpus, ["text"])
+    frame = read_table(settings.corpus[0], ["text"])  # the stream: complaints with customers and times
     rows = frame.sample(n=min(count, len(frame)), random_state=7)
     service = TriageService(loaded, load_policy_or_fail(None))
     complaints = [ComplaintIn(**{k: row[k] for k in ("text", "complaint_id", "customer_id", "channel", "product",

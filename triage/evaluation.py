@@ -62,29 +62,29 @@ def tier_report(predicted: Sequence[str], y_true: Sequence[str], tiers: Sequence
     """Tier quality: accuracy, macro-F1, red recall and precision, the confusion matrix (rows: true tier,
     columns: predicted, in `tiers` order). Red is reported on its own because missing one is the costly
     error: a bank must never leave a red complaint in a four-day queue."""
-    predicted, y_true = np.asarray(predicted, dtype=object), np.asarray(y_true, dtype=object)
+    decided, gold = np.asarray(predicted, dtype=object), np.asarray(y_true, dtype=object)
     labels = list(tiers)
-    precision, recall, _, support = precision_recall_fscore_support(y_true, predicted, labels=labels,
+    precision, recall, _, support = precision_recall_fscore_support(gold, decided, labels=labels,
                                                                      zero_division=0)
     red = labels.index("red") if "red" in labels else None
     return {
-        "n": len(y_true),
-        "accuracy": float(accuracy_score(y_true, predicted)),
-        "macro_f1": float(f1_score(y_true, predicted, labels=labels, average="macro", zero_division=0)),
+        "n": len(gold),
+        "accuracy": float(accuracy_score(gold, decided)),
+        "macro_f1": float(f1_score(gold, decided, labels=labels, average="macro", zero_division=0)),
         "red_recall": None if red is None or not support[red] else float(recall[red]),
-        "red_precision": None if red is None or not (predicted == "red").any() else float(precision[red]),
+        "red_precision": None if red is None or not (decided == "red").any() else float(precision[red]),
         "red_support": None if red is None else int(support[red]),
         "confusion": {"labels": labels,
-                      "matrix": confusion_matrix(y_true, predicted, labels=labels).tolist()},
+                      "matrix": confusion_matrix(gold, decided, labels=labels).tolist()},
     }
 
 
 def routing_report(categories: Sequence[str], auto_routed: Sequence[bool], y_true: Sequence[str]) -> dict:
     """Of the decisions the review thresholds let through without a person, how many and how right."""
-    categories, y_true = np.asarray(categories, dtype=object), np.asarray(y_true, dtype=object)
+    decided, gold = np.asarray(categories, dtype=object), np.asarray(y_true, dtype=object)
     auto = np.asarray(auto_routed, dtype=bool)
     return {
         "auto_routed_share": float(auto.mean()) if len(auto) else 0.0,
-        "auto_routed_accuracy": float((categories[auto] == y_true[auto]).mean()) if auto.any() else None,
+        "auto_routed_accuracy": float((decided[auto] == gold[auto]).mean()) if auto.any() else None,
         "review_share": float(1 - auto.mean()) if len(auto) else 0.0,
     }

@@ -150,7 +150,7 @@ def test_assemble_reproduces_the_file(records):
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    rebuilt = module.assemble()
+    rebuilt, _ = module.assemble()
     assert len(rebuilt) == len(records)
     for ours, theirs in zip(rebuilt, records, strict=True):
         assert ours == theirs, theirs["complaint_id"]

@@ -16,7 +16,7 @@ import numpy as np
 
 from triage.features.prepare import MAX_TEXT_CHARS
 
-DEFAULT_EMBEDDER = "use"
+DEFAULT_EMBEDDER = "none"
 ST_PREFIX = "sentence-transformers:"
 
 
@@ -98,10 +98,24 @@ class SentenceTransformerEmbedder:
         return _l2_normalise(vectors)
 
 
+class NoEmbedder:
+    """No sentence embedding: the classifier reads the text's n-grams alone. On real complaints the USE
+    embedding did not pay for itself (BENCHMARKS.md, "Choosing the model on real complaints"), and without
+    it a decision costs a fraction of one encode."""
+
+    spec = "none"
+    dim = 0
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        return np.zeros((len(texts), 0), dtype=np.float32)
+
+
 def make_embedder(spec: str = DEFAULT_EMBEDDER) -> Embedder:
-    """Build an embedder from its spec: "use", or "sentence-transformers:<path or cached name>"."""
+    """Build an embedder from its spec: "none", "use", or "sentence-transformers:<path or cached name>"."""
+    if spec == "none":
+        return NoEmbedder()
     if spec == "use":
         return UseEmbedder()
     if spec.startswith(ST_PREFIX) and len(spec) > len(ST_PREFIX):
         return SentenceTransformerEmbedder(spec[len(ST_PREFIX):])
-    raise ValueError(f"unknown embedder {spec!r}: use 'use' or 'sentence-transformers:<model path>'")
+    raise ValueError(f"unknown embedder {spec!r}: use 'none', 'use' or 'sentence-transformers:<model path>'")

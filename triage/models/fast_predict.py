@@ -16,13 +16,15 @@ from sklearn.isotonic import IsotonicRegression
 
 
 class CompiledCalibratedClassifier:
-    def __init__(self, fitted: CalibratedClassifierCV):
+    def __init__(self, fitted):
         self.fitted = fitted
         self.classes_ = fitted.classes_
         self._plan = self._compile(fitted)
 
     @staticmethod
-    def _compile(fitted: CalibratedClassifierCV) -> dict | None:
+    def _compile(fitted) -> dict | None:
+        if not isinstance(fitted, CalibratedClassifierCV):
+            return None  # a logistic head is one matrix product already
         n_classes = len(fitted.classes_)
         if fitted.method not in ("isotonic", "sigmoid"):
             return None

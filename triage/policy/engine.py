@@ -118,6 +118,9 @@ class PolicyEngine:
         amount = complaint.amount if complaint.amount is not None else largest_amount(signals)
         category = prediction.category
         review = list(prediction.review_reasons)
+        floor = policy.review.min_category_confidence
+        if prediction.confidence < floor and not any(r.startswith("low_confidence") for r in review):
+            review.append(f"low_confidence: {prediction.confidence:.2f} < the policy's floor {floor:.2f}")
 
         # Tier: the model's tier, raised (never lowered) by every rule that fires.
         model_tier = prediction.tier

@@ -164,6 +164,9 @@ class Similarity(_Strict):
 
 class Review(_Strict):
     red_min_tier_confidence: float = Field(ge=0, le=1, default=0.5)
+    # A category confidence under this goes to a person whatever the model's own class thresholds say: those
+    # are fitted on the training corpus, and a corpus is easier than real traffic.
+    min_category_confidence: float = Field(ge=0, le=1, default=0.0)
     # A signal firing outside these categories contradicts the model's category: a person looks.
     signal_categories: dict[str, list[str]] = {}
 

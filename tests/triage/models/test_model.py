@@ -11,7 +11,7 @@ import pytest
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 
-from triage.features.embedders import UseEmbedder
+from triage.features.embedders import NoEmbedder, UseEmbedder
 from triage.features.prepare import MAX_TEXT_CHARS, EmptyTextError
 from triage.models import TriageModel
 from triage.models.triage_model import require_fitted
@@ -344,5 +344,7 @@ def test_predict_before_fit_raises_not_fitted():
     assert getattr(model, "_embedder", None) is None
 
 
-def test_default_embedder_is_use():
-    assert isinstance(TriageModel().embedder_, UseEmbedder)
+def test_default_model_reads_ngrams_alone_and_use_stays_available():
+    assert isinstance(TriageModel().embedder_, NoEmbedder)
+    assert TriageModel().embedder_.encode(["信用卡被盗刷"]).shape == (1, 0)
+    assert isinstance(TriageModel(embedder="use").embedder_, UseEmbedder)

@@ -189,13 +189,15 @@ NEAR_MISSES = [
                  id="R-ESSENTIAL-FUNDS-hardship-only"),
     pytest.param("R-ESSENTIAL-FUNDS", "宠物做了手术，保险拒赔医药费", "合同条款", None, None,
                  id="R-ESSENTIAL-FUNDS-claim-refused"),
-    pytest.param("R-FUND-LOSS-LARGE", "去年被骗过一次，后来生意失败又遇上疫情失业，现在借的5万元贷款还不上了，想协商", "合同条款", None, None,
+    pytest.param("R-FUND-LOSS-LARGE", ("去年被骗过一次，后来生意失败又遇上疫情失业，"
+                  "现在借的5万元贷款还不上了，想协商"), "合同条款", None, None,
                  id="R-FUND-LOSS-LARGE-amount-elsewhere"),
     pytest.param("R-UNKNOWN-CREDIT-LARGE", "我从来没有借过这个平台的钱", "信息安全", None, None,
                  id="R-UNKNOWN-CREDIT-LARGE-no-amount"),
     pytest.param("R-UNKNOWN-CREDIT", "我没有逾期过，也办理过分期，为什么降额", "合同条款", None, None,
                  id="R-UNKNOWN-CREDIT-not-a-denial"),
-    pytest.param("R-UNKNOWN-CREDIT", "是不是有人冒用我的身份？", "信息安全", None, None, id="R-UNKNOWN-CREDIT-question"),
+    pytest.param("R-UNKNOWN-CREDIT", "是不是有人冒用我的身份？", "信息安全", None, None,
+                 id="R-UNKNOWN-CREDIT-question"),
 ]
 
 
