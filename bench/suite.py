@@ -45,6 +45,7 @@ def _ms(samples: list[float]) -> tuple[float, float]:
 
 
 def inprocess(model_dir: Path, single: int, batch: int) -> dict:
+    from triage.features.embedders import make_embedder
     from triage.models import TriageModel
     from triage.policy import load_policy
     from triage.schemas import ComplaintIn
@@ -54,7 +55,8 @@ def inprocess(model_dir: Path, single: int, batch: int) -> dict:
     model.warm()
     service = TriageService(model, load_policy())
     service.similarity = TriageService.new_similarity(model, service.policy)
-    encoder = model.embedder_
+    # The reference is always the bare USE encode (issue 13): the default model has no embedder of its own.
+    encoder = make_embedder("use")
     texts = _texts(single + batch)
     complaints = [ComplaintIn(text=t, complaint_id=f"b{i}", customer_id=f"c{i % 97}", channel="app")
                   for i, t in enumerate(texts)]
