@@ -124,7 +124,8 @@ def create_app(settings: ServiceSettings | None = None, model: LoadedModel | Non
     from serving import pages, routes
 
     app.include_router(routes.ops_router)
-    app.include_router(routes.router)
+    for part in routes.V1_ROUTERS:
+        app.include_router(part)
     app.include_router(pages.router)
     for exception, handler in pages.EXCEPTION_HANDLERS.items():
         app.add_exception_handler(exception, handler)

@@ -10,7 +10,7 @@ from serving.deps import Admin, AnyRole, IntakeDep, RuntimeDep, StoreDep
 from serving.runtime import ReloadInProgress
 from serving.schemas import KeyCreated, KeyIn, KeyOut, ModelOut, error_responses
 
-router = APIRouter(tags=["admin"])
+router = APIRouter(prefix="/v1", tags=["admin"])
 
 
 @router.get("/model", response_model=ModelOut, summary="The model and policy being served",

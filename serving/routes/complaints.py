@@ -13,7 +13,7 @@ from serving.intake import Accepted, IdConflict, StoreFailure
 from serving.schemas import BatchIn, BatchItemOut, BatchOut, ComplaintPage, ComplaintRecord, error_responses
 from triage.schemas import ComplaintIn, Decision, validation_problems
 
-router = APIRouter(tags=["complaints"])
+router = APIRouter(prefix="/v1", tags=["complaints"])
 
 
 def _too_long(complaint: ComplaintIn, limit: int) -> str | None:

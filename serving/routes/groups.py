@@ -10,7 +10,7 @@ from fastapi import APIRouter, HTTPException, Query, status
 from serving.deps import IntakeDep, Lead, StoreDep
 from serving.schemas import ClustersOut, StatsOut, error_responses
 
-router = APIRouter(tags=["groups"])
+router = APIRouter(prefix="/v1", tags=["groups"])
 
 
 @router.get("/clusters", response_model=ClustersOut,

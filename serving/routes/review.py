@@ -13,7 +13,7 @@ from serving.store import QueueFilter
 from triage.service import FieldProblem
 from triage.vocabulary import Tier
 
-router = APIRouter(tags=["review"])
+router = APIRouter(prefix="/v1", tags=["review"])
 
 
 @router.get("/review", response_model=ComplaintPage,
