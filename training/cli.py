@@ -78,7 +78,8 @@ def train(
     except DataError as exc:
         fail(str(exc))
     tiers = list(frame[tier_column].astype(str)) if tier_column in frame.columns else None
-    model = TriageModel(embedder=embedder or settings.embedder, target_precision=settings.target_precision)
+    # Both cores for the cross-validation folds (the machine's; a training run has it to itself).
+    model = TriageModel(embedder=embedder or settings.embedder, target_precision=settings.target_precision, n_jobs=-1)
     started = time.perf_counter()
     with progress_bars() as progress:
         tasks: dict[str, TaskID] = {}

@@ -31,6 +31,7 @@ from triage.similarity.encoder import TopicEncoder
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
 EMBED_BATCH = 256
+DEFAULT_TIER_PARAMS: dict = {"class_weight": None}
 
 
 def _no_progress(stage: str, done: int, total: int) -> None:
@@ -73,7 +74,9 @@ class TriageModel(BaseEstimator):
     Parameters are stored unchanged (scikit-learn convention); the estimators are built in `fit`.
     `feature_params` are keyword arguments of `build_features` (shared by both heads, so a complaint
     is featurised once); `category_params` / `tier_params` those of `build_classifier`; `topic_params`
-    those of the `TopicEncoder` that gives the similarity layer its vectors.
+    those of the `TopicEncoder` that gives the similarity layer its vectors. `tier_params=None` means
+    `DEFAULT_TIER_PARAMS`: unweighted classes, which read real tiers better than balanced weights (0.701
+    against 0.685 on dev_gold; red is the rules' work). `n_jobs` runs the cross-validation folds in parallel.
     """
 
     def __init__(
@@ -86,6 +89,7 @@ class TriageModel(BaseEstimator):
         target_precision: float = 0.9,
         cv: int = 5,
         random_state: int = 0,
+        n_jobs: int | None = None,
     ):
         self.embedder = embedder
         self.feature_params = feature_params
@@ -95,6 +99,7 @@ class TriageModel(BaseEstimator):
         self.target_precision = target_precision
         self.cv = cv
         self.random_state = random_state
+        self.n_jobs = n_jobs
 
     # ---- features -------------------------------------------------------------------------
     @property
@@ -153,7 +158,7 @@ class TriageModel(BaseEstimator):
         # Honest estimates first: every fold refits the features, as a new complaint would see them.
         progress("category: cross-validation", 0, 2)
         oof = cross_val_predict(build_text_classifier(self.feature_params, self.category_params),
-                                frame, y, cv=folds, method="predict_proba", params=cv_params)
+                                frame, y, cv=folds, method="predict_proba", params=cv_params, n_jobs=self.n_jobs)
         progress("category: final fit", 1, 2)
         self.features_ = build_features(**(self.feature_params or {})).fit(frame)
         features = self.features_.transform(frame)
@@ -169,10 +174,12 @@ class TriageModel(BaseEstimator):
         if tiers is not None:
             t = np.asarray(tiers, dtype=object)
             progress("tier: cross-validation", 0, 2)
-            tier_oof = cross_val_predict(build_text_classifier(self.feature_params, self.tier_params),
-                                         frame, t, cv=folds, method="predict_proba", params=cv_params)
+            tier_params = DEFAULT_TIER_PARAMS if self.tier_params is None else self.tier_params
+            tier_oof = cross_val_predict(build_text_classifier(self.feature_params, tier_params),
+                                         frame, t, cv=folds, method="predict_proba", params=cv_params,
+                                         n_jobs=self.n_jobs)
             progress("tier: final fit", 1, 2)
-            self.tier_classifier_ = build_classifier(**(self.tier_params or {})).fit(features, t, **fit_params)
+            self.tier_classifier_ = build_classifier(**tier_params).fit(features, t, **fit_params)
             self.tiers_ = self.tier_classifier_.classes_
             self.metrics_["tier_cv"] = classification_report(tier_oof, t, self.tiers_)
             progress("tier: final fit", 2, 2)
