@@ -225,3 +225,63 @@ def test_evaluate_with_labels_the_model_never_saw(tmp_path, model_dir, eval_reco
     assert "labelsthemodelneversaw:Zzz,外星人投诉" in message
     assert "催收行为" in message  # and what it does know
     assert result.stdout == ""
+
+
+# --- evaluate: the decided tier and the routing ------------------------------------------------------------
+
+
+def test_evaluate_scores_the_decided_tier_when_the_data_has_tiers(model_dir, eval_jsonl, eval_records, runner):
+    result = runner.invoke(app, ["evaluate", "--model", str(model_dir), "--data", str(eval_jsonl), "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    tier, model_tier = report["tier"], report["tier_model"]
+    assert tier["n"] == model_tier["n"] == len(eval_records)
+    matrix = tier["confusion"]["matrix"]
+    assert tier["confusion"]["labels"] == ["red", "yellow", "green"]
+    assert sum(map(sum, matrix)) == len(eval_records)
+    gold = [r["tier"] for r in eval_records]
+    for row, label in zip(matrix, ["red", "yellow", "green"], strict=True):
+        assert sum(row) == gold.count(label)  # rows are the gold tiers
+    assert tier["accuracy"] == pytest.approx(sum(matrix[i][i] for i in range(3)) / len(eval_records))
+    assert tier["red_support"] == gold.count("red")
+    assert tier["red_recall"] == pytest.approx(matrix[0][0] / gold.count("red"))
+    # Rules only raise: the decided tier is never less urgent than the model's, so red recall cannot drop.
+    assert tier["red_recall"] >= model_tier["red_recall"]
+    routing = report["routing"]
+    assert 0 <= routing["auto_routed_share"] <= 1
+    assert routing["auto_routed_share"] + routing["review_share"] == pytest.approx(1)
+    plain = runner.invoke(app, ["evaluate", "--model", str(model_dir), "--data", str(eval_jsonl)])
+    assert "tier (model + policy): accuracy" in plain.stdout and "routed without review" in plain.stdout
+
+
+def test_evaluate_without_a_tier_column_scores_the_category_alone_and_says_so(
+        tmp_path, model_dir, eval_records, runner):
+    data = write_jsonl(tmp_path / "no-tier.jsonl", [{"text": r["text"], "category": r["category"]}
+                                                    for r in eval_records])
+    result = runner.invoke(app, ["evaluate", "--model", str(model_dir), "--data", str(data), "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["tier"] is None and "tier_model" not in report
+    assert "no 'tier' column" in result.stderr and "category alone" in result.stderr
+    assert report["routing"]["auto_routed_share"] >= 0
+
+
+def test_evaluate_names_an_unknown_tier(tmp_path, model_dir, eval_records, runner):
+    data = write_jsonl(tmp_path / "bad-tier.jsonl", [{"text": r["text"], "category": r["category"],
+                                                       "tier": "orange"} for r in eval_records[:3]])
+    result = runner.invoke(app, ["evaluate", "--model", str(model_dir), "--data", str(data)])
+    assert_clean_failure(result)
+    assert "orange" in result.stderr and "red, yellow, green" in result.stderr
+
+
+def test_audit_command_writes_the_flagged_rows(tmp_path, eval_records, runner):
+    records = [{"text": r["text"], "category": r["category"]} for r in eval_records]
+    records[0]["category"] = next(c for c in {r["category"] for r in eval_records} if c != records[0]["category"])
+    data = write_jsonl(tmp_path / "labels.jsonl", records)
+    out = tmp_path / "audit.csv"
+    result = runner.invoke(app, ["audit", "--data", str(data), "--out", str(out), "--top", "5"])
+    assert result.exit_code == 0, result.output
+    assert "likely mislabelled" in result.stdout
+    with out.open(encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    assert rows and set(rows[0]) >= {"row", "label", "suggested", "quality", "text"}
