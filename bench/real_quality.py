@@ -3,7 +3,7 @@
 
     .venv/bin/python -m bench.real_quality [--model models/default] [--data PATH] [--policy FILE] [--json]
 
-Every complaint goes through the whole decision, as `triage replay` would feed it: one complaint a day,
+Every complaint goes through the whole decision (model + policy), as `triage replay` would decide it: one a day,
 each from its own customer (so no repeat and no group alert colours the tier). The category is the
 model's; the tier is the policy's (the tier model raised by the rules); a complaint is auto-routed when
 the decision does not need review. Beside each figure: what a second careful reader agrees with
