@@ -24,8 +24,8 @@ LEXICONS: dict[str, str] = {
         r"未经.{0,6}(授权|同意).{0,8}(扣|转|支付|交易|消费)|资金损失|钱没了|冒名|冒用|被人(取|转|刷|盗)|"
         r"被取走|异地取现|克隆|不明(扣款|扣费|交易|消费|转账|支出)|"
         # card swiped away, and the advance-fee loan scam: "pay to unfreeze / a deposit / to activate"
-        r"被刷|刷走|盗走|扣光|扣完|全部扣|一夜之间.{0,6}(没了|消失)|骗贷|"
-        r"(交|缴|缴纳|打|转|付).{0,6}(解冻|保证金|激活费|流水|验证金)|(解冻|激活)(费|金|资金)"
+        r"被刷|刷走|盗走|扣光|扣完|全部扣|一夜之间.{0,6}(没了|消失)|骗贷|\d+笔.{0,3}(划扣|扣款|盗刷|消费|转账)|"
+        r"(交|缴|缴纳|打|转|付|需要).{0,8}(解冻|保证金|激活费|流水|验证金)|(解冻|激活)(费|金|资金)"
     ),
     # Money a person cannot do without (medical, rent, school fees, living money) that was deducted, frozen,
     # stolen or lost: both halves within one sentence, close together.
@@ -88,6 +88,10 @@ _AMOUNT = re.compile(
     r"(?P<num>(?:\d+(?:[,，]\d{3})*(?:\.\d+)?|[零一二两三四五六七八九十])(?:\d+(?:\.\d+)?|[零一二两三四五六七八九十百千万亿])*)"
     r"\s*(?P<unit>w|W|k|K)?\s*(?P<approx>多|余|来)?\s*(?P<cur>元|块|rmb|RMB|人民币)?"
 )
+# Money also when the number follows a currency sign or a money word ("¥5000", "金额11300", "扣款32488.14"),
+# or is followed by what a scammer charges for ("12000保证金", "8000的解冻费").
+_MONEY_BEFORE = re.compile(r"(¥|￥|金额|扣款|扣费|扣了|转账|转了|付款|支付了?|交了|缴纳了?|打了|充值|损失)\s*$")
+_MONEY_AFTER = re.compile(r"\s*(的)?(解冻|保证金|手续费|服务费|协议费|激活费|包装费|会员费|押金|费用|块钱)")
 # A number followed by one of these counts people or things, not money ("2万人", "三千多条").
 _COUNTED = re.compile(r"\s*(人|个|位|户|家|条|次|笔|张|份|天|日|月|年|号|期|岁|倍|%|楼|名|单|件|分钟|小时)")
 
@@ -144,7 +148,9 @@ def find_amounts(text: str) -> list[Signal]:
         unit, currency = match.group("unit"), match.group("cur")
         number = match.group("num")
         # Money needs a currency word or a magnitude (万/千, w/k): "2025年", "3次", "第2期" are not money.
-        if not (unit or currency or any(c in number for c in "万千亿")):
+        money_word = bool(_MONEY_BEFORE.search(text, max(0, match.start() - 4), match.start())
+                          or _MONEY_AFTER.match(text, match.end()))
+        if not (unit or currency or money_word or any(c in number for c in "万千亿")):
             continue
         value = _to_number(number)
         if value is None or value <= 0:
