@@ -224,6 +224,26 @@ def test_sample_weight_must_match_the_rows(small_frame, small_embeddings):
                           sample_weight=np.ones(len(small_frame) - 1))
 
 
+def test_sample_weight_reaches_every_logistic_head(small_frame, small_embeddings, monkeypatch):
+    """The default heads: every LogisticRegression fit (both heads, every fold and the final fit) gets the
+    weights when they are given."""
+    from sklearn.linear_model import LogisticRegression
+
+    seen: list = []
+    fit = LogisticRegression.fit
+
+    def spy(self, X, y, sample_weight=None):
+        seen.append(None if sample_weight is None else np.asarray(sample_weight).copy())
+        return fit(self, X, y, sample_weight=sample_weight)
+
+    monkeypatch.setattr(LogisticRegression, "fit", spy)
+    texts, categories, tiers = list(small_frame["text"]), list(small_frame["category"]), list(small_frame["tier"])
+    weights = np.linspace(0.5, 7.0, len(texts))
+    TriageModel().fit(texts, categories, tiers, embeddings=small_embeddings, sample_weight=weights)
+    assert len(seen) == 2 * (5 + 1)  # 2 heads x (5 folds + the final fit)
+    assert all(w is not None and set(np.round(w, 9)) <= set(np.round(weights, 9)) for w in seen)
+
+
 def test_sample_weight_reaches_every_svm_and_calibrator(small_frame, small_embeddings, monkeypatch):
     """Both heads, cross-validation and final fit: every LinearSVC and every isotonic calibrator is fitted
     with weights (and without them when none are given)."""
@@ -242,7 +262,8 @@ def test_sample_weight_reaches_every_svm_and_calibrator(small_frame, small_embed
     monkeypatch.setattr(IsotonicRegression, "fit", spy_isotonic)
     texts, categories, tiers = list(small_frame["text"]), list(small_frame["category"]), list(small_frame["tier"])
 
-    TriageModel().fit(texts, categories, tiers, embeddings=small_embeddings)
+    svm_heads = {"category_params": {"kind": "svm"}, "tier_params": {"kind": "svm"}}
+    TriageModel(**svm_heads).fit(texts, categories, tiers, embeddings=small_embeddings)
     assert seen["svm"] and all(w is None for w in seen["svm"])
     assert seen["isotonic"] and all(w is None for w in seen["isotonic"])
     unweighted_calls = {k: len(v) for k, v in seen.items()}
@@ -250,7 +271,7 @@ def test_sample_weight_reaches_every_svm_and_calibrator(small_frame, small_embed
     seen["svm"].clear()
     seen["isotonic"].clear()
     weights = np.linspace(0.5, 7.0, len(texts))
-    TriageModel().fit(texts, categories, tiers, embeddings=small_embeddings, sample_weight=weights)
+    TriageModel(**svm_heads).fit(texts, categories, tiers, embeddings=small_embeddings, sample_weight=weights)
     assert {k: len(v) for k, v in seen.items()} == unweighted_calls
     # 2 heads x (5 outer folds + the final fit) x 5 calibration folds
     assert len(seen["svm"]) == 2 * (5 + 1) * 5

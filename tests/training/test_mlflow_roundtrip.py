@@ -97,7 +97,7 @@ def test_run_has_params_and_metrics(store, trained, small_corpus_records):
     assert metrics["category_cv_coverage_accuracy_1.0"] == pytest.approx(metrics["category_cv_accuracy"])
     assert params["rows"] == str(len(small_corpus_records))
     assert params["training_data_sha256"] == meta["training_data_sha256"]
-    assert params["embedder"] == "use"
+    assert params["embedder"] == "none"  # the default: n-grams alone
 
 
 def test_run_has_the_plots(store, trained, tmp_path):

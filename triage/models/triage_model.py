@@ -151,6 +151,10 @@ class TriageModel(BaseEstimator):
             raise ValueError(f"need at least two categories to train, found {sorted(set(y))}")
         if embeddings is None:
             embeddings = self.embed(clean, progress)
+        elif embeddings.shape[1] != self.embedder_.dim:
+            # A model must embed new complaints the way it was trained, or its features will not line up.
+            raise ValueError(f"embeddings of {embeddings.shape[1]} dimensions were given, but the embedder "
+                             f"{self.embedder!r} gives {self.embedder_.dim}")
         self.embedding_dim_ = int(embeddings.shape[1])
         frame = as_frame(clean, embeddings)
         folds = StratifiedKFold(self.cv, shuffle=True, random_state=self.random_state)

@@ -12,6 +12,7 @@ import pytest
 from triage.features.embedders import (
     ST_PREFIX,
     Embedder,
+    NoEmbedder,
     SentenceTransformerEmbedder,
     UseEmbedder,
     make_embedder,
@@ -78,7 +79,7 @@ def test_make_embedder_use():
     embedder = make_embedder("use")
     assert isinstance(embedder, UseEmbedder)
     assert embedder.spec == "use"
-    assert isinstance(make_embedder(), UseEmbedder)  # the default
+    assert isinstance(make_embedder(), NoEmbedder)  # the default: n-grams alone
 
 
 def test_make_embedder_sentence_transformers_keeps_the_path():
