@@ -22,7 +22,7 @@ class Settings(BaseSettings):
         default=[Path("datasets/complaints.jsonl"), Path("datasets/real_style.jsonl")],
         description="Corpus files `triage init` trains on, comma-separated.")
     policy: Path | None = Field(default=None, description="Routing policy file; unset: the bundled default.")
-    target_precision: float = Field(default=0.9,
+    target_precision: float = Field(default=0.9, gt=0, le=1,
                                     description="Precision a prediction must reach not to need review.")
 
     @field_validator("corpus", mode="before")

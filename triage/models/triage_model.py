@@ -69,14 +69,48 @@ def check_sample_weight(sample_weight: np.ndarray | Sequence[float] | None, n_ro
 
 
 class TriageModel(BaseEstimator):
-    """Category and urgency-tier classifiers over one shared embedding.
+    """Category and urgency-tier classifiers over one featurisation of the complaint, plus the topic vectors
+    the similarity layer compares. Parameters are stored unchanged (scikit-learn convention); every estimator
+    is built and checked in `fit`.
 
-    Parameters are stored unchanged (scikit-learn convention); the estimators are built in `fit`.
-    `feature_params` are keyword arguments of `build_features` (shared by both heads, so a complaint
-    is featurised once); `category_params` / `tier_params` those of `build_classifier`; `topic_params`
-    those of the `TopicEncoder` that gives the similarity layer its vectors. `tier_params=None` means
-    `DEFAULT_TIER_PARAMS`: unweighted classes, which read real tiers better than balanced weights (0.701
-    against 0.685 on dev_gold; red is the rules' work). `n_jobs` runs the cross-validation folds in parallel.
+    Parameters
+    ----------
+    embedder : str
+        Spec of the sentence embedding beside the n-grams: "none" (default), "use", or
+        "sentence-transformers:<path>".
+    feature_params : dict or None
+        Keyword arguments of `build_features` (shared by both heads: a complaint is featurised once).
+    category_params, tier_params : dict or None
+        Keyword arguments of `build_classifier` for each head. `tier_params=None` means `DEFAULT_TIER_PARAMS`
+        (unweighted classes: they read real tiers better than balanced weights, 0.701 against 0.685 on
+        dev_gold; red is the rules' work).
+    topic_params : dict or None
+        Keyword arguments of the `TopicEncoder`; its `random_state` defaults to this model's.
+    target_precision : float in (0, 1]
+        Precision a class's predictions must reach on out-of-fold data for its review threshold.
+    cv : int >= 2
+        Folds of the out-of-fold predictions (metrics and thresholds).
+    random_state : int
+        Seeds the folds and the topic vectors' SVD.
+    n_jobs : int or None
+        Cross-validation folds fitted in parallel (joblib's convention; None: one).
+
+    Attributes
+    ----------
+    classes_, tiers_ : ndarray
+        Category labels and tier labels (`tiers_` is None without a tier head).
+    features_ : ComplaintFeatures
+        The fitted featuriser.
+    category_classifier_, tier_classifier_ : estimator
+        The fitted heads (`tier_classifier_` is None without tiers).
+    thresholds_ : dict[str, float | None]
+        Per category, the lowest confidence reaching `target_precision` out of fold (None: never reached).
+    topics_ : TopicEncoder
+        The fitted topic-vector encoder.
+    metrics_ : dict
+        Out-of-fold classification reports of both heads.
+    embedding_dim_, n_train_, data_hash_, trained_at_, version_ :
+        Embedding width, training rows, SHA-256 of the training data, when, and the version string.
     """
 
     def __init__(
@@ -102,8 +136,8 @@ class TriageModel(BaseEstimator):
         self.n_jobs = n_jobs
 
     # ---- features -------------------------------------------------------------------------
-    @property
-    def embedder_(self) -> Embedder:
+    def get_embedder(self) -> Embedder:
+        """The embedder of the `embedder` spec, built on first use (not fitted state: never saved)."""
         if getattr(self, "_embedder", None) is None:
             self._embedder = make_embedder(self.embedder)
         return self._embedder
@@ -120,9 +154,9 @@ class TriageModel(BaseEstimator):
     def embed(self, texts: Sequence[str], progress: Progress = _no_progress) -> np.ndarray:
         chunks = []
         for start in range(0, len(texts), EMBED_BATCH):
-            chunks.append(self.embedder_.encode(list(texts[start:start + EMBED_BATCH])))
+            chunks.append(self.get_embedder().encode(list(texts[start:start + EMBED_BATCH])))
             progress("embedding", min(start + EMBED_BATCH, len(texts)), len(texts))
-        return np.vstack(chunks) if chunks else np.zeros((0, self.embedder_.dim), dtype=np.float32)
+        return np.vstack(chunks) if chunks else np.zeros((0, self.get_embedder().dim), dtype=np.float32)
 
     # ---- training ---------------------------------------------------------------------------
     def fit(
@@ -140,6 +174,10 @@ class TriageModel(BaseEstimator):
         `sample_weight` (one per row, e.g. team-lead feedback weighted above the corpus) reaches the
         linear SVMs and the isotonic calibrators of both heads, in cross-validation and in the final
         fit. The out-of-fold metrics stay unweighted: every row counts once there."""
+        if not (isinstance(self.target_precision, int | float) and 0 < self.target_precision <= 1):
+            raise ValueError(f"target_precision must be in (0, 1], got {self.target_precision!r}")
+        if not (isinstance(self.cv, int) and self.cv >= 2):
+            raise ValueError(f"cv must be an integer >= 2, got {self.cv!r}")
         prepared = self.prepare(texts)
         clean = [p.text for p in prepared]
         y = np.asarray(categories, dtype=object)
@@ -151,10 +189,10 @@ class TriageModel(BaseEstimator):
             raise ValueError(f"need at least two categories to train, found {sorted(set(y))}")
         if embeddings is None:
             embeddings = self.embed(clean, progress)
-        elif embeddings.shape[1] != self.embedder_.dim:
+        elif embeddings.shape[1] != self.get_embedder().dim:
             # A model must embed new complaints the way it was trained, or its features will not line up.
             raise ValueError(f"embeddings of {embeddings.shape[1]} dimensions were given, but the embedder "
-                             f"{self.embedder!r} gives {self.embedder_.dim}")
+                             f"{self.embedder!r} gives {self.get_embedder().dim}")
         self.embedding_dim_ = int(embeddings.shape[1])
         frame = as_frame(clean, embeddings)
         folds = StratifiedKFold(self.cv, shuffle=True, random_state=self.random_state)
@@ -189,7 +227,7 @@ class TriageModel(BaseEstimator):
             progress("tier: final fit", 2, 2)
 
         progress("topic vectors", 0, 1)
-        self.topics_ = TopicEncoder(**(self.topic_params or {})).fit(clean)
+        self.topics_ = TopicEncoder(**({"random_state": self.random_state} | (self.topic_params or {}))).fit(clean)
         progress("topic vectors", 1, 1)
 
         self._compiled: tuple | None = None
@@ -300,7 +338,7 @@ class TriageModel(BaseEstimator):
     def warm(self) -> None:
         """Do the lazy work now (jieba dictionary, embedder weights), not on the first complaint."""
         warm_tokenizer()
-        self.embedder_.encode(["预热"])
+        self.get_embedder().encode(["预热"])
 
     # ---- persistence ------------------------------------------------------------------------
     def save(self, directory: str | Path) -> Path:
@@ -348,7 +386,7 @@ class TriageModel(BaseEstimator):
         model.__dict__.update(state)
         if embedder is not None:
             model.embedder = embedder
-            dim = model.embedder_.dim
+            dim = model.get_embedder().dim
             if dim != model.embedding_dim_:
                 raise ModelVersionError(f"{directory}: trained on {model.embedding_dim_}-d embeddings "
                                         f"({meta.get('embedder')}), but {embedder} gives {dim}-d")

@@ -354,6 +354,27 @@ def test_predict_before_fit_raises_not_fitted():
 
 
 def test_default_model_reads_ngrams_alone_and_use_stays_available():
-    assert isinstance(TriageModel().embedder_, NoEmbedder)
-    assert TriageModel().embedder_.encode(["信用卡被盗刷"]).shape == (1, 0)
-    assert isinstance(TriageModel(embedder="use").embedder_, UseEmbedder)
+    assert isinstance(TriageModel().get_embedder(), NoEmbedder)
+    assert TriageModel().get_embedder().encode(["信用卡被盗刷"]).shape == (1, 0)
+    assert isinstance(TriageModel(embedder="use").get_embedder(), UseEmbedder)
+
+
+@pytest.mark.parametrize(("params", "message"), [
+    ({"target_precision": 0.0}, "target_precision must be in"),
+    ({"target_precision": 1.5}, "target_precision must be in"),
+    ({"cv": 1}, "cv must be an integer >= 2"),
+])
+def test_fit_refuses_parameters_out_of_range(params, message):
+    with pytest.raises(ValueError, match=message):
+        TriageModel(**params).fit(["信用卡被盗刷", "催收电话"] * 3, ["A", "B"] * 3)
+
+
+def test_random_state_reaches_the_topic_vectors():
+    assert TriageModel(random_state=7).get_params()["random_state"] == 7
+    texts = ["信用卡年费扣了两次", "催收天天打电话给我妈", "手机银行闪退登不上", "理财说保本结果亏了",
+             "贷款利息太高了", "征信上有一笔不是我的贷款"] * 3
+    labels = ["A", "B", "C", "A", "B", "C"] * 3
+    a = TriageModel(cv=2, random_state=1, topic_params={"dim": 4}).fit(texts, labels)
+    assert a.topics_.random_state == 1
+    b = TriageModel(cv=2, random_state=2, topic_params={"dim": 4, "random_state": 5}).fit(texts, labels)
+    assert b.topics_.random_state == 5  # an explicit topic_params value wins

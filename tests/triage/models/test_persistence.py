@@ -226,7 +226,7 @@ def tiny_st_32(tmp_path_factory):
 def test_load_uses_the_recorded_embedder_by_default(model_dir):
     loaded = load_quietly(model_dir)
     assert loaded.embedder == "use"
-    assert isinstance(loaded.embedder_, UseEmbedder)
+    assert isinstance(loaded.get_embedder(), UseEmbedder)
 
 
 @pytest.mark.slow
@@ -234,8 +234,8 @@ def test_embedder_override_on_load(trained_model, model_dir, tiny_st_512):
     spec = ST_PREFIX + str(tiny_st_512)
     loaded = load_quietly(model_dir, embedder=spec)
     assert loaded.embedder == spec
-    assert isinstance(loaded.embedder_, SentenceTransformerEmbedder)
-    assert loaded.embedder_.model == str(tiny_st_512)
+    assert isinstance(loaded.get_embedder(), SentenceTransformerEmbedder)
+    assert loaded.get_embedder().model == str(tiny_st_512)
     assert loaded.meta_["embedder"] == "use"  # the directory still says what it was trained with
     prepared = loaded.prepare(TEXTS)
     overridden, _ = loaded.predict_proba(prepared)
