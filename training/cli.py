@@ -282,7 +282,7 @@ def init(model: ModelOption = None) -> None:
         except ModelVersionError as exc:
             err.print(f"[yellow]the model at {path} cannot be used:[/yellow] {escape(str(exc))}; retraining")
     else:
-        err.print(f"no model at {path}: training the default model on {", ".join(map(str, settings.corpus))}")
+        err.print(f"no model at {path}: training the default model on {', '.join(map(str, settings.corpus))}")
     if not usable:
         train(data=settings.corpus, out=path, text_column="text", label_column="category", tier_column="tier",
               eval_data=None, embedder=None, mlflow=True)
