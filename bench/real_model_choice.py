@@ -16,10 +16,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import make_pipeline
 
+from training.audit import baseline_classifier
 from triage.evaluation import classification_report
 from triage.features.prepare import prepare_text
 from triage.models.pipeline import as_frame, build_classifier, build_features
@@ -28,8 +26,7 @@ CELINE = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "celine"
 
 
 def _baseline(texts, labels):
-    return make_pipeline(TfidfVectorizer(analyzer="char", ngram_range=(1, 3), min_df=2, sublinear_tf=True),
-                         LogisticRegression(C=10, max_iter=3000)).fit(texts, labels)
+    return baseline_classifier().fit(texts, labels)
 
 
 class _ShippedHead:

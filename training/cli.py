@@ -1,4 +1,4 @@
-"""The training shell's commands: `triage train`, `evaluate`, `promote`, `init`.
+"""The training shell's commands: `triage train`, `evaluate`, `promote`, `init`, `audit`.
 
 Registered on the `triage` command line through the `triage.commands` entry point (see pyproject.toml), so the
 library's CLI never imports this package. MLflow is imported only by the commands that log or move aliases:

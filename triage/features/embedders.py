@@ -100,8 +100,8 @@ class SentenceTransformerEmbedder:
 
 class NoEmbedder:
     """No sentence embedding: the classifier reads the text's n-grams alone. On real complaints the USE
-    embedding did not pay for itself (BENCHMARKS.md, "Choosing the model on real complaints"), and without
-    it a decision costs a fraction of one encode."""
+    embedding did not pay for itself (BENCHMARKS.md, "Real complaints: the whole decision on dev_gold.csv"),
+    and without it a decision costs less than one encode."""
 
     spec = "none"
     dim = 0

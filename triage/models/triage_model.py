@@ -171,9 +171,9 @@ class TriageModel(BaseEstimator):
         """Fit both heads. Cross-validated (out-of-fold) probabilities give the honest training
         metrics and the review thresholds; the final pipelines are then fitted on all rows.
 
-        `sample_weight` (one per row, e.g. team-lead feedback weighted above the corpus) reaches the
-        linear SVMs and the isotonic calibrators of both heads, in cross-validation and in the final
-        fit. The out-of-fold metrics stay unweighted: every row counts once there."""
+        `sample_weight` (one per row, e.g. team-lead feedback weighted above the corpus) reaches both heads
+        (every logistic regression, or every linear SVM and isotonic calibrator of an SVM head), in
+        cross-validation and in the final fit. The out-of-fold metrics stay unweighted: every row counts once there."""
         if not (isinstance(self.target_precision, int | float) and 0 < self.target_precision <= 1):
             raise ValueError(f"target_precision must be in (0, 1], got {self.target_precision!r}")
         if not (isinstance(self.cv, int) and self.cv >= 2):
