@@ -45,6 +45,9 @@ def train(
     eval_data: Annotated[Path | None, typer.Option(help="Held-out data to evaluate on and log.")] = None,
     embedder: Annotated[str | None, typer.Option(help="'none', 'use' or 'sentence-transformers:<path>'.")] = None,
     mlflow: Annotated[bool, typer.Option(help="Log the run and register the model in MLflow.")] = True,
+    topic_data: Annotated[Path | None, typer.Option(
+        help="Fit the topic vectors (repeat and group similarity) on this file; default: the first --data file.")
+    ] = None,
     feedback: Annotated[Path | None, typer.Option(
         help="Team-lead feedback (JSONL of `triage feedback export`) to merge into the training data.")] = None,
     feedback_weight: Annotated[float, typer.Option(
@@ -64,6 +67,10 @@ def train(
         # A tier column is optional, but when present every row needs a tier, as every row needs a label.
         frame = pd.concat([read_table(path, [text_column, label_column], filled_if_present=(tier_column,))
                            for path in data], ignore_index=True)
+        # Fitted on all 7,294 corpus rows, the topic space merged unrelated real complaints into one cluster
+        # (tipdm: 3,927 of 4,306 messages) and missed two corpus bursts; fitted on the complaint stream it
+        # keeps every burst and no false alert (BENCHMARKS.md). Issue 14 owns the real fix.
+        topic_texts = list(read_table(topic_data or data[0], [text_column])[text_column].astype(str))
         eval_frame = read_table(eval_data, [text_column, label_column]) if eval_data else None
         if feedback is not None:
             from training.feedback import MERGED, feedback_version, merge_feedback, read_feedback
@@ -90,7 +97,7 @@ def train(
             progress.update(tasks[stage], completed=done)
 
         model.fit(list(frame[text_column].astype(str)), list(frame[label_column].astype(str)), tiers,
-                  progress=report, sample_weight=sample_weight)
+                  progress=report, sample_weight=sample_weight, topic_texts=topic_texts)
     seconds = time.perf_counter() - started
     model.save(out)
     summary = {"model_dir": str(out), "model_version": model.version_, "train_rows": len(frame),

@@ -167,6 +167,7 @@ class TriageModel(BaseEstimator):
         embeddings: np.ndarray | None = None,
         progress: Progress = _no_progress,
         sample_weight: np.ndarray | None = None,
+        topic_texts: Sequence[str] | None = None,
     ) -> TriageModel:
         """Fit both heads. Cross-validated (out-of-fold) probabilities give the honest training
         metrics and the review thresholds; the final pipelines are then fitted on all rows.
@@ -227,7 +228,9 @@ class TriageModel(BaseEstimator):
             progress("tier: final fit", 2, 2)
 
         progress("topic vectors", 0, 1)
-        self.topics_ = TopicEncoder(**({"random_state": self.random_state} | (self.topic_params or {}))).fit(clean)
+        topic_clean = clean if topic_texts is None else [p.text for p in self.prepare(topic_texts)]
+        self.topics_ = TopicEncoder(**({"random_state": self.random_state} | (self.topic_params or {}))).fit(
+            topic_clean)
         progress("topic vectors", 1, 1)
 
         self._compiled: tuple | None = None

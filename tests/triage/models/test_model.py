@@ -378,3 +378,15 @@ def test_random_state_reaches_the_topic_vectors():
     assert a.topics_.random_state == 1
     b = TriageModel(cv=2, random_state=2, topic_params={"dim": 4, "random_state": 5}).fit(texts, labels)
     assert b.topics_.random_state == 5  # an explicit topic_params value wins
+
+
+def test_topic_vectors_are_fitted_on_the_topic_texts_when_given():
+    texts = ["信用卡年费扣了两次", "催收天天打电话给我妈", "手机银行闪退登不上", "理财说保本结果亏了",
+             "贷款利息太高了", "征信上有一笔不是我的贷款"] * 3
+    labels = ["A", "B", "C", "A", "B", "C"] * 3
+    topic_texts = ["搅拌站噪音扰民", "小区停车位捆绑销售"] * 5
+    model = TriageModel(cv=2, topic_params={"dim": 4}).fit(texts, labels, topic_texts=topic_texts)
+    vocabulary = set(model.topics_.words_.vocabulary_)
+    assert "搅拌站" in vocabulary and "年费" not in vocabulary
+    default = TriageModel(cv=2, topic_params={"dim": 4}).fit(texts, labels)
+    assert "年费" in set(default.topics_.words_.vocabulary_)
