@@ -127,11 +127,17 @@ class GroupDetection(_Strict):
 
     A complaint joins the cluster with the highest average similarity to its members (at least
     `join_similarity`; `pair_similarity` to join a cluster of one), or opens one. Clusters whose
-    average similarity reaches `merge_similarity` merge, keeping the older id. The alert fires on a
-    spike: at least `emerging_customers` distinct customers (this one included) within
-    `spike_hours` sent complaints with similarity ≥ `spike_similarity` to this one, at a rate at least
-    `growth_ratio` times the rate of such complaints earlier in the window. The clusters of the spike
-    merge into one, which carries the alert; `major` at `major_customers` distinct customers.
+    average similarity reaches `merge_similarity` merge, keeping the older id. These topic clusters
+    never alert: a topic is not a group complaint.
+
+    The alert is a matter (triage/similarity/groups.py): terms of the new complaint that at least
+    `emerging_customers` distinct customers used within `spike_hours` or `term_days` (complaints
+    received up to it), at least `growth_ratio` times as often as their own earlier share of the stream
+    predicts, with a Poisson tail of at most `term_p_value`, each in at most `max_term_share` of the
+    earlier complaints; at least `min_shared_terms` such terms shared by half of the matter's
+    customers, and `emerging_complaints` complaints carrying them, whose words (weighted by their rarity in
+    the stream) have a mean pairwise cosine of at least `matter_text_similarity`. They move into one
+    cluster, which carries the alert; `major` at `major_customers` distinct customers.
     """
 
     window_days: int = Field(ge=1, default=14)
@@ -141,8 +147,15 @@ class GroupDetection(_Strict):
     merge_similarity: float = Field(ge=0, le=1, default=0.4)
     spike_similarity: float = Field(ge=0, le=1, default=0.35)
     spike_hours: float = Field(gt=0, default=48)
+    term_days: int = Field(ge=1, default=30)
     growth_ratio: float = Field(ge=1, default=3)
-    emerging_customers: int = Field(ge=2, default=5)
+    term_p_value: float = Field(gt=0, le=1, default=1e-3)
+    max_term_share: float = Field(gt=0, le=1, default=0.005)
+    spike_term_share: float = Field(gt=0, le=1, default=0.03)
+    min_shared_terms: int = Field(ge=1, default=2)
+    matter_text_similarity: float = Field(ge=0, le=1, default=0.2)
+    emerging_customers: int = Field(ge=2, default=4)
+    emerging_complaints: int = Field(ge=2, default=5)
     major_customers: int = Field(ge=2, default=20)
 
     @model_validator(mode="after")
@@ -153,6 +166,9 @@ class GroupDetection(_Strict):
         if self.spike_hours >= self.window_days * 24:
             raise ValueError(f"spike_hours ({self.spike_hours}) must be shorter than the window "
                              f"({self.window_days} days)")
+        if self.spike_hours >= self.term_days * 24:
+            raise ValueError(f"spike_hours ({self.spike_hours}) must be shorter than term_days "
+                             f"({self.term_days} days)")
         return self
 
 

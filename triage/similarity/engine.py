@@ -20,8 +20,9 @@ from triage.policy.schema import Similarity
 from triage.schemas import SimilarityResult
 from triage.similarity.groups import GroupDetector, Member, cluster_number
 from triage.similarity.repeat import RepeatDetector
+from triage.similarity.terms import candidate_terms
 
-STATE_FORMAT = 2
+STATE_FORMAT = 3  # 3: the group detector learns term frequencies (terms.TermStats)
 STATE_FILE = "similarity.joblib"
 INDEX_DIR = "index"
 WORDS_KEPT = 600  # characters of joined words kept per complaint in the group window (labels, copy-paste)
@@ -53,13 +54,15 @@ class SimilarityEngine:
         if vector.shape != (self.dim,):
             raise ValueError(f"topic vector of shape {vector.shape}, this engine holds {self.dim}-d vectors")
         at = received_at.timestamp()
-        words = " ".join(tokenize(text))
+        tokens = tokenize(text)
+        words = " ".join(tokens)
         repeat = self.repeats.observe(complaint_id, customer_id, received_at, text, words, category, vector)
         self.groups.expire(at)
         self._next_key += 1
         member = Member(key=self._next_key, complaint_id=complaint_id,
                         customer=customer_id or f"anonymous:{complaint_id}", at=at, channel=channel,
-                        product=product, vector=vector.astype(np.float16), words=words[:WORDS_KEPT])
+                        product=product, vector=vector.astype(np.float16), words=words[:WORDS_KEPT],
+                        terms=frozenset(candidate_terms(tokens)))
         neighbours = self.groups.neighbours(vector, at)
         coordinated = self.groups.coordinated(member, neighbours, self.config.coordinated)
         group = self.groups.add(member, neighbours)
