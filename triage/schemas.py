@@ -117,6 +117,15 @@ class CoordinatedInfo(BaseModel):
     count: int = Field(default=1, description="Complaints in the campaign, this one included.")
 
 
+class SharedTermInfo(BaseModel):
+    """A term that makes an alerted cluster one matter: who uses it now against what its past predicted."""
+
+    term: str
+    customers: int = Field(description="Distinct customers who used it in the period it burst in.")
+    expected: float = Field(description="Complaints with it that its share of the earlier stream predicted.")
+    growth: float | None = Field(default=None, description="customers / expected.")
+
+
 class ClusterSummary(BaseModel):
     """A group cluster as the similarity engine summarises it (`SimilarityEngine.clusters()`, `cluster()`,
     `alert_history()` give these fields as JSON-ready dicts; the service reads them through this model)."""
@@ -125,6 +134,8 @@ class ClusterSummary(BaseModel):
 
     cluster_id: str
     label: list[str] = Field(description="Keywords that tell the cluster apart from the rest of the window.")
+    terms: list[SharedTermInfo] = Field(default=[], description="An alerted cluster's shared terms: what makes it "
+                                        "one matter (empty for a topic cluster, which never alerts).")
     size: int = Field(description="Members in the window now.")
     distinct_customers: int
     peak_distinct_customers: int | None = None
@@ -133,7 +144,8 @@ class ClusterSummary(BaseModel):
     products: dict[str, int] = {}
     first_seen: str
     last_seen: str
-    growth: float = Field(description="Rate of the last spike window over the rate before it.")
+    growth: float = Field(description="An alerted cluster's: the least growth of its shared terms; a topic "
+                          "cluster's: its rate in the last spike window over the rate before it.")
     alert: GroupAlert | None
     first_alert_at: str | None = None
     representative: str | None = None

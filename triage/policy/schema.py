@@ -136,8 +136,12 @@ class GroupDetection(_Strict):
     predicts, with a Poisson tail of at most `term_p_value`, each in at most `max_term_share` of the
     earlier complaints; at least `min_shared_terms` such terms shared by half of the matter's
     customers, and `emerging_complaints` complaints carrying them, whose words (weighted by their rarity in
-    the stream) have a mean pairwise cosine of at least `matter_text_similarity`. They move into one
-    cluster, which carries the alert; `major` at `major_customers` distinct customers.
+    the stream) have a mean pairwise cosine of at least `matter_text_similarity`. Or a spike: such
+    customers within `spike_hours` with topic-vector similarity ≥ `spike_similarity` to it, at
+    `growth_ratio` times the earlier rate, half of them sharing `min_shared_terms` bursting terms each in
+    at most `spike_term_share` of earlier complaints (one term, if its tail is at most
+    `single_term_p_value`). The matter's complaints move into one cluster, which carries the alert;
+    `major` at `major_customers` distinct customers.
     """
 
     window_days: int = Field(ge=1, default=14)
@@ -153,7 +157,8 @@ class GroupDetection(_Strict):
     max_term_share: float = Field(gt=0, le=1, default=0.005)
     spike_term_share: float = Field(gt=0, le=1, default=0.03)
     min_shared_terms: int = Field(ge=1, default=2)
-    matter_text_similarity: float = Field(ge=0, le=1, default=0.2)
+    single_term_p_value: float = Field(gt=0, le=1, default=1e-5)
+    matter_text_similarity: float = Field(ge=0, le=1, default=0.1)
     emerging_customers: int = Field(ge=2, default=4)
     emerging_complaints: int = Field(ge=2, default=5)
     major_customers: int = Field(ge=2, default=20)

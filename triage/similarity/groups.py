@@ -406,26 +406,34 @@ class GroupDetector:
         terms' worth, when many burst). One shared rare word is not enough: it turns up in unrelated
         complaints."""
         config = self.config
-        if len(distinctive) < config.min_shared_terms:
+        # Two terms, or one far beyond chance within `spike_hours` (a name nobody used, in five customers'
+        # complaints in two days: over a month, single rare words turn up together by chance).
+        strong = [b for b in distinctive if b.p_value <= config.single_term_p_value
+                  and b.seconds <= config.spike_hours * 3600]
+        needed = 1 if strong else config.min_shared_terms
+        if not distinctive or len(distinctive) < needed:
             return None
-        floor = min(sum(b.weight for b in distinctive) / 2,
-                    config.min_shared_terms * math.log(1 / config.max_term_share))
+        floor = min(sum(b.weight for b in distinctive) / 2, needed * math.log(1 / config.max_term_share))
         weights: dict[int, float] = defaultdict(float)
         count: Counter[int] = Counter()
         for burst in distinctive:
             for key in self.terms.recent_keys(burst.term, member.at, burst.seconds):
                 weights[key] += burst.weight
                 count[key] += 1
-        keys = {key for key, weight in weights.items()
-                if weight >= floor and count[key] >= config.min_shared_terms} | {member.key}
+        keys = {key for key, weight in weights.items() if weight >= floor and count[key] >= needed} | {member.key}
         if not self._enough(keys):
             return None
         shared = self._named_by(distinctive, keys, member.at)
         # What they say beyond the terms must be alike too: unrelated messages quoting one slogan are not a
         # matter. (Words weighted by their rarity in the stream: the model's topic vectors, fitted on
         # another stream, can put all of a city's petitions at one similarity.)
-        if len(shared) < config.min_shared_terms or \
-                self.terms.text_similarity(sorted(keys)[-config.neighbours:]) < config.matter_text_similarity:
+        if len(shared) < needed or self.terms.text_similarity(sorted(keys)[-config.neighbours:]) \
+                < config.matter_text_similarity:
+            return None
+        # One term must bring complaints that read alike by topic vector too (`spike_similarity` on average):
+        # five complaints naming one bank are five matters.
+        if needed == 1 and _coherence([self.members[k].vector for k in keys if k in self.members]) \
+                < config.spike_similarity:
             return None
         return keys, shared, weights
 
@@ -433,8 +441,9 @@ class GroupDetector:
                   ) -> tuple[set[int], list[TermBurst], dict[int, float]] | None:
         """A fast matter (an outage, a leak): customers within `spike_hours` whose complaints are similar
         to this one (topic vectors, `spike_similarity`), at `growth_ratio` times the rate of such complaints
-        before, sharing a bursting term (at most `spike_term_share` of earlier complaints had it) — a topic
-        alone, however busy, is not one."""
+        before, half of them sharing `min_shared_terms` bursting terms, or one far beyond chance
+        (`single_term_p_value`), each in at most `spike_term_share` of earlier complaints — a topic alone,
+        however busy, is not one."""
         config = self.config
         spike = config.spike_hours * 3600.0
         similar = [n for n, score in neighbours if score >= config.spike_similarity and n.key != member.key]
@@ -451,9 +460,14 @@ class GroupDetector:
         if not self._enough(keys):
             return None
         shared = self._named_by(bursts, keys, member.at)
+        # One word in common is often a topic (信用卡中心 on a young stream), unless its burst is far beyond
+        # chance (消费金融, 手机银行 in the corpus's bursts).
+        if len(shared) < config.min_shared_terms and not any(b.p_value <= config.single_term_p_value
+                                                             for b in shared):
+            return None
         terms = {b.term: b.weight for b in shared}
         weights = {n.key: sum(terms.get(t, 0.0) for t in n.terms) for n in [*recent, member]}
-        return (keys, shared, weights) if shared else None
+        return keys, shared, weights
 
     def _update_alert(self, cluster: Cluster) -> None:
         if cluster.alert is None:
@@ -533,6 +547,15 @@ class GroupDetector:
         summaries = [kept if kept is not None else self.summary(self.clusters[number])
                      for number, kept in self.alerted.items()]
         return sorted(summaries, key=lambda s: (s["first_alert_at"] or "", s["cluster_id"]))
+
+
+def _coherence(vectors: list[np.ndarray]) -> float:
+    """Mean topic similarity between distinct complaints (the vectors are unit length)."""
+    if len(vectors) < 2:
+        return 0.0
+    matrix = np.asarray(vectors, dtype=np.float32)
+    total = matrix.sum(axis=0)
+    return float((total @ total - (matrix * matrix).sum()) / (len(vectors) * (len(vectors) - 1)))
 
 
 def _union(old: list[SharedTerm], new: list[SharedTerm]) -> list[SharedTerm]:

@@ -61,6 +61,7 @@ class TermBurst:
     customers: int  # distinct customers using it in that period, up to this complaint
     expected: float  # complaints with it that its own baseline expected in that period
     share: float  # its share of the complaints before that period (smoothed)
+    p_value: float = 1.0  # Poisson tail of `customers` given `expected`
 
     @property
     def weight(self) -> float:
@@ -153,7 +154,7 @@ class TermStats:
                     continue
                 p_value = float(poisson.sf(customers - 1, expected))
                 if p_value <= max_p_value and (best is None or p_value < best[0]):
-                    best = (p_value, TermBurst(term, seconds, customers, expected, share))
+                    best = (p_value, TermBurst(term, seconds, customers, expected, share, p_value))
             if best is not None:
                 found.append(best[1])
         return sorted(found, key=lambda b: (-b.weight, b.term))
@@ -163,12 +164,14 @@ class TermStats:
         df = 0 if occurrences is None else occurrences.aged + len(occurrences.times)
         return math.log((self.aged_complaints + len(self.times) + 2) / (df + 1))
 
-    def text_similarity(self, keys: Iterable[int]) -> float:
-        """Mean pairwise cosine of the recent complaints' term sets, each term weighted by its idf in the
-        stream so far: complaints about one matter share much of what they say, not one slogan."""
+    def text_similarity(self, keys: Iterable[int], leave_out: Iterable[str] = ()) -> float:
+        """Mean pairwise cosine of the recent complaints' term sets (without `leave_out`), each term weighted
+        by its idf in the stream so far: complaints about one matter share much of what they say, not one
+        slogan or one name."""
+        skip = set(leave_out)
         vectors = []
         for key in keys:
-            terms = self.key_terms.get(key)
+            terms = [t for t in self.key_terms.get(key, ()) if t not in skip]
             if terms:
                 weights = {t: self.idf(t) for t in terms}
                 norm = math.sqrt(sum(w * w for w in weights.values()))

@@ -5,9 +5,24 @@ from __future__ import annotations
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
+PLACES = ["城东支行", "高新区网点", "火车站营业厅", "大学城网点", "开发区支行", "老城区网点", "机场分理处", "滨江网点"]
+PRODUCTS = ["房贷", "车贷", "储蓄卡", "理财产品", "消费贷", "存单", "基金定投", "保险"]
+ISSUES = ["办理进度太慢", "工作人员态度差", "手续材料要求反复变化", "排队时间太长", "利率调整没有通知"]
+
+
+def _background(api, now: datetime, n: int = 300) -> None:
+    """Ordinary traffic over the forty days before (one customer each, varied matters): the group detector
+    learns what is usual from it; on an empty service nothing is distinctive yet, so nothing alerts."""
+    start, span = now - timedelta(days=40), timedelta(days=38)
+    complaints = [api.complaint(f"{PLACES[i % 8]}的{PRODUCTS[(i // 8) % 8]}{ISSUES[i % 5]}", customer_id=f"U-BG-{i}",
+                                received_at=(start + span * i / n).isoformat()) for i in range(n)]
+    response = api.post("/v1/complaints/batch", {"complaints": complaints}, role="intake")
+    assert response.status_code == 200 and response.json()["accepted"] == n, response.text
+
 
 def test_near_identical_complaints_of_distinct_customers_form_a_cluster(api):
     now = datetime.now(UTC)
+    _background(api, now)
     unrelated = api.submit(api.texts.COLLECTION, customer_id="U-ALONE")
     members = [api.submit(api.texts.FEE + "。" * i, customer_id=f"U-GROUP-{i}", channel="hotline", product="信用卡",
                           received_at=(now - timedelta(hours=6 - i)).isoformat()) for i in range(6)]
@@ -25,8 +40,10 @@ def test_near_identical_complaints_of_distinct_customers_form_a_cluster(api):
     assert (cluster["size"], cluster["distinct_customers"]) == (6, 6)
     assert unrelated["complaint_id"] not in cluster["members"]
     assert "年费" in cluster["label"]
-    # five distinct customers within hours: the policy's "emerging" group complaint, kept among the alerts
+    # five distinct customers within hours naming what nobody named before: the policy's "emerging" group
+    # complaint, kept among the alerts with the terms that make it one matter
     assert members[-1]["group"]["alert"] == "emerging" and cluster["alert"] == "emerging"
+    assert "年费" in [t["term"] for t in cluster["terms"]] and all(t["growth"] >= 3 for t in cluster["terms"])
     assert members[-1]["tier"]["label"] == "red"  # R-GROUP
     assert any(r["rule"] == "R-GROUP" for r in members[-1]["tier"]["reasons"])
     alerts = {c["cluster_id"]: c for c in response.json()["alerts"]}
@@ -122,6 +139,7 @@ def test_stats_refuse_an_empty_or_backwards_window(api):
 
 def test_group_share_counts_complaints_in_an_alerted_cluster(api):
     now = datetime.now(UTC)
+    _background(api, now)
     members = [api.submit(api.texts.FEE + "。" * i, customer_id=f"U-G-{i}",
                           received_at=(now - timedelta(hours=6 - i)).isoformat()) for i in range(6)]
     api.submit(api.texts.COLLECTION)

@@ -89,8 +89,8 @@ def background_events(n: int = 300, before: timedelta = timedelta(days=40)
              f"{PLACES[i % 8]}的{PRODUCTS[(i // 8) % 8]}{ISSUES[i % 5]}") for i in range(n)]
 
 
-def background(feed: Feed, n: int = 300) -> None:
-    for customer, at, direction, raw in background_events(n):
+def background(feed: Feed, n: int = 300, before: timedelta = timedelta(days=40)) -> None:
+    for customer, at, direction, raw in background_events(n, before):
         feed(customer, at, direction, raw)
 
 
@@ -605,3 +605,63 @@ def test_a_state_written_for_another_model_is_refused(tmp_path):
     assert SimilarityEngine.load(tmp_path / "state", model_version="model-A").model_version == "model-A"
     with pytest.raises(SimilarityStateError, match=r"model-A.*model-B"):
         SimilarityEngine.load(tmp_path / "state", model_version="model-B")
+
+
+# --- groups: matters, not topics (issue 14) ---------------------------------------------------------------
+
+# A platform name no training text or earlier complaint contains, written differently by each customer.
+NEW_NAME = ["在聚财宝平台投资的钱提现不了，客服不回", "聚财宝平台提现失败已经十天，本金拿不回来",
+            "聚财宝平台说系统升级暂停提现，我的钱怎么办", "聚财宝平台的提现一直在审核中，不给到账",
+            "聚财宝平台提现申请被驳回，要求退还本金", "聚财宝平台突然不能提现，怀疑跑路"]
+
+
+def test_a_new_name_across_customers_alerts_even_when_slow():
+    """Six customers over twelve days, each in other words, on a platform nobody named before: one matter,
+    alerting at the fifth complaint, its cluster named by the platform."""
+    feed = Feed(engine())
+    background(feed, 600, days(80))  # a longer history: over weeks, a name is only as rare as it is long
+    results = [feed(f"P{i}", days(2.4 * i), axis(i % 3), raw) for i, raw in enumerate(NEW_NAME)]
+    assert [r.group.alert for r in results] == [None, None, None, None, "emerging", "emerging"]
+    [summary] = feed.engine.alert_history()
+    assert "财宝" in [t["term"] for t in summary["terms"]]  # jieba's cut of the new name
+    assert summary["distinct_customers"] == 6
+    assert summary["total_members"] == 6  # topic vectors on three axes: the terms bring them together
+
+
+def test_a_same_category_spike_about_different_matters_does_not_alert():
+    """Eight customers within hours, one topic vector (all fee complaints), each about a different fee at a
+    different branch: a busy topic, not a group complaint."""
+    feed = Feed(engine())
+    background(feed)
+    fees = ["城西支行收了我200元年费", "工资卡每月被扣小额账户管理费", "跨行转账手续费比宣传的高",
+            "短信提醒服务费没同意就扣了", "提前还房贷被收违约金", "信用卡分期手续费算得不对",
+            "存单提前支取利息少了", "外币兑换点差太大"]
+    results = [feed(f"F{i}", hours(0.5 * i), axis(0), raw) for i, raw in enumerate(fees)]
+    assert all(r.group.alert is None for r in results)
+    assert feed.engine.alert_history() == []
+
+
+def test_complaints_received_later_do_not_count_for_an_earlier_one():
+    """Out-of-order received_at (a backlog flushed newest first): a complaint counts only complaints received
+    before it, never later ones."""
+    feed = Feed(engine())
+    background(feed)
+    late_first = [feed(f"L{i}", hours(4 - i), axis(0), NEW_NAME[i]) for i in range(5)]  # received T0+4h … T0
+    assert all(r.group.alert is None for r in late_first)  # each sees at most the ones received before it
+    latest = feed("L5", hours(5), axis(0), NEW_NAME[5])  # received after all of them
+    assert latest.group.alert == "emerging"
+
+
+def test_forty_unrelated_complaints_at_one_moment_do_not_alert():
+    """An intake system flushing a backlog: forty customers, forty matters, one received_at — on an empty
+    detector and after ordinary traffic (which uses the ordinary words: 办理进度, 态度 …)."""
+    banks = ["华夏银行", "浦发银行", "兴业银行", "光大银行", "中信银行", "广发银行", "平安银行", "民生银行"]
+    things = ["信用卡年费", "房贷利率", "催收电话", "跨行转账", "理财收益", "ETC扣费", "积分兑换", "存款利息",
+              "保险退保", "贷款审批"]
+    texts = [f"{banks[i % 8]}{things[i % 10]}：{ISSUES[i % 5]}" for i in range(40)]
+    for history in (False, True):
+        feed = Feed(engine(), seed=int(history))
+        if history:
+            background(feed)
+        results = [feed(f"X{i}", hours(1), axis(i % 13), raw) for i, raw in enumerate(texts)]  # topics ⟂ banks
+        assert all(r.group.alert is None for r in results), history
