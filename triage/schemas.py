@@ -101,6 +101,8 @@ class RepeatInfo(BaseModel):
     related: list[RelatedComplaint] = Field(default=[], description="Earlier complaints on the matter, best first.")
     new_facts: list[str] = Field(default=[], description="What this complaint adds to the earlier ones: "
                                  "amounts, dates, numbers, events. Empty on a repeat: may be merged.")
+    shared: list[str] = Field(default=[], description="Why it is a repeat: the names (estate, branch, "
+                              "company …) and references (masked) it shares with the matter's complaints.")
 
 
 class GroupInfo(BaseModel):

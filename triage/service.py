@@ -84,7 +84,7 @@ class TriageService:
             similarity = self.similarity.observe(
                 complaint.complaint_id or f"anonymous-{uuid.uuid4().hex[:12]}", complaint.customer_id,
                 received, prediction.masked_text, prediction.category, vector,
-                channel=complaint.channel, product=complaint.product)
+                channel=complaint.channel, product=complaint.product, raw_text=complaint.text)
         return self.policy_engine.decide(complaint, prediction, flags, received, similarity)
 
     def triage_one(self, complaint: ComplaintIn, flags: SimilarityFlags | None = None) -> Decision:

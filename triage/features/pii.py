@@ -61,3 +61,9 @@ def mask_pii(text: str) -> tuple[str, Counter[str]]:
     text = _CARD.sub(replace("bank_card", BANK_CARD_MASK, is_luhn_valid), text)
     text = _PHONE.sub(replace("phone", PHONE_MASK), text)
     return text, found
+
+
+def bank_card_numbers(text: str) -> list[str]:
+    """The bank-card numbers of a raw text (digits only), the ones `mask_pii` masks: a card identifies the
+    account a complaint is about, so the repeat detector compares them — hashed, never stored or shown."""
+    return [re.sub(r"\D", "", m.group(0)) for m in _CARD.finditer(text) if is_luhn_valid(m.group(0))]

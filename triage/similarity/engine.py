@@ -22,7 +22,7 @@ from triage.similarity.groups import GroupDetector, Member, cluster_number
 from triage.similarity.repeat import RepeatDetector
 from triage.similarity.terms import candidate_terms
 
-STATE_FORMAT = 3  # 3: the group detector learns term frequencies (terms.TermStats)
+STATE_FORMAT = 4  # 3: the group detector learns term frequencies; 4: the repeat detector, matter keys
 STATE_FILE = "similarity.joblib"
 INDEX_DIR = "index"
 WORDS_KEPT = 600  # characters of joined words kept per complaint in the group window (labels, copy-paste)
@@ -44,10 +44,11 @@ class SimilarityEngine:
 
     def observe(self, complaint_id: str, customer_id: str | None, received_at: datetime, text: str,
                 category: str, vector: np.ndarray, channel: str | None = None,
-                product: str | None = None) -> SimilarityResult:
+                product: str | None = None, raw_text: str | None = None) -> SimilarityResult:
         """Everything the similarity layer finds about one complaint; it is remembered afterwards.
 
-        `text` is the normalised, masked text; `vector` the model's topic vector for it.
+        `text` is the normalised, masked text; `vector` the model's topic vector for it; `raw_text` the text
+        before masking, when the caller has it (its bank-card numbers identify a matter, compared hashed).
         """
         if received_at.tzinfo is None:
             raise ValueError("received_at must carry a time zone")
@@ -56,7 +57,8 @@ class SimilarityEngine:
         at = received_at.timestamp()
         tokens = tokenize(text)
         words = " ".join(tokens)
-        repeat = self.repeats.observe(complaint_id, customer_id, received_at, text, words, category, vector)
+        repeat = self.repeats.observe(complaint_id, customer_id, received_at, text, words, category, vector,
+                                      raw_text)
         self.groups.expire(at)
         self._next_key += 1
         member = Member(key=self._next_key, complaint_id=complaint_id,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import date
 
 from triage.policy.signals import find_amounts
 
@@ -46,6 +47,9 @@ EVENTS: dict[str, str] = {
     "威胁": r"威胁|恐吓|不太安全|后果自负",
     "退款": r"退款|退还|退回|返还",
     "销户": r"销户|注销",
+    # A reply received (not one still awaited: 没有给予任何答复, 期待回复).
+    "收到答复": r"(?<!没有)(?<![没未无不])(?:收到|得到|接到|给予了|给了|作了|做了|作出了|做出了)[^，。,！？!?]{0,8}?"
+                r"(?:回复|答复|回应|处理结果)|(?:回复|答复)(?:如下|称|说|[:：])|回复的只是|来信已收悉",
 }
 _EVENT_PATTERNS = {name: re.compile(pattern) for name, pattern in EVENTS.items()}
 _MASK = re.compile(r"\[[^\]]{1,6}\]")  # [银行卡号] etc.: a masked number can't be compared
@@ -112,12 +116,42 @@ def _amount_known(value: float, known: Iterable[float]) -> bool:
     return any(abs(value - k) <= max(1.0, 0.005 * k) for k in known)
 
 
-def new_facts(current: Facts, earlier: Facts) -> list[str]:
-    """What `current` says that `earlier` (the union of the matter's earlier complaints) did not."""
+_FULL_DATE = re.compile(r"(?:(\d{4})\s*年\s*|(\d{4})[-/.])?(\d{1,2})\s*[月\-/.]\s*(\d{1,2})")
+
+
+def resolve_date(spelling: str, on: date) -> date | None:
+    """The calendar date a spelling names, read on day `on` (6月10日 → the last 10 June up to `on`);
+    None for a relative or partial one (本月20日, 周三, 20号)."""
+    match = _FULL_DATE.fullmatch(_squash(spelling).rstrip("日号"))
+    if match is None:
+        return None
+    year, month, day = match.group(1) or match.group(2), int(match.group(3)), int(match.group(4))
+    try:
+        if year:
+            return date(int(year), month, day)
+        named = date(on.year, month, day)
+        return named if named <= on else date(on.year - 1, month, day)
+    except ValueError:  # 2月30日: not a date
+        return None
+
+
+def new_facts(current: Facts, earlier: Facts, on: date | None = None, last_filed: date | None = None) -> list[str]:
+    """What `current` (received on day `on`) says that `earlier` (the union of the matter's earlier
+    complaints, the latest received on `last_filed`) did not.
+
+    A date up to `last_filed` is not new even when no earlier complaint wrote it: it retells the story
+    (the day of an earlier filing, 2018年10月30日进行问政; the date of the contract). Measured on the tipdm dev
+    labels, such dates were most of the "new facts" the labels did not see."""
     found = [f"金额 {a:,.0f} 元" if a == int(a) else f"金额 {a:,.2f} 元"
              for a in sorted(current.amounts) if not _amount_known(a, earlier.amounts)]
     known_dates = frozenset(_canonical_date(d) for d in earlier.dates)
-    found += [f"日期 {d}" for d in sorted(current.dates) if not _date_known(_canonical_date(d), known_dates)]
+
+    def retold(spelling: str) -> bool:
+        named = resolve_date(spelling, on) if on is not None else None
+        return named is not None and last_filed is not None and named <= last_filed
+
+    found += [f"日期 {d}" for d in sorted(current.dates)
+              if not _date_known(_canonical_date(d), known_dates) and not retold(d)]
     found += [f"编号 {i}" for i in sorted(current.identifiers - earlier.identifiers)]
     found += [f"事件 {e}" for e in sorted(current.events - earlier.events)]
     return found

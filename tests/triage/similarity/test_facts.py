@@ -185,3 +185,27 @@ def test_no_earlier_complaints_makes_every_fact_new():
 ])
 def test_same_date_in_another_spelling_is_known(first, again):
     assert added([first], again) == []
+
+
+# --- dates retold and replies received --------------------------------------------------------------------
+
+def test_a_date_up_to_the_last_filing_retells_the_story():
+    from datetime import date
+
+    from triage.similarity.facts import resolve_date
+
+    current = facts("我们曾于2024年5月6日反映过，6月1日又去了网点，7月2日收到了催收短信")
+    found = new_facts(current, Facts.empty(), on=date(2024, 7, 3), last_filed=date(2024, 6, 1))
+    assert found == ["日期 7月2日"]  # 5月6日 and 6月1日 happened before the last filing
+    assert resolve_date("12月30日", date(2024, 3, 1)) == date(2023, 12, 30)  # the last 30 December
+    assert resolve_date("本月20日", date(2024, 3, 1)) is None  # relative: kept as before
+
+
+@pytest.mark.parametrize(("raw", "replied"), [
+    pytest.param("上次反映后收到了街道的回复", True, id="received"),
+    pytest.param("银行回复称系统升级导致", True, id="reply_says"),
+    pytest.param("至今没有给予任何答复", False, id="none_given"),
+    pytest.param("期待早日回复", False, id="awaited"),
+])
+def test_a_reply_received_is_an_event_an_awaited_one_is_not(raw, replied):
+    assert ("收到答复" in facts(raw).events) is replied

@@ -541,7 +541,8 @@ def test_loading_with_a_config_replaces_the_thresholds(tmp_path):
     replay(feed, HISTORY[:3])
     feed.engine.save(tmp_path / "state")
 
-    strict = Similarity(repeat=RepeatDetection(threshold=1.5),  # more than any score: nothing repeats
+    # More than any score, and a topic cosine no follow-up reaches: nothing repeats.
+    strict = Similarity(repeat=RepeatDetection(threshold=1.5, follow_up_cosine=1.0),
                         groups=GroupDetection(emerging_customers=2, emerging_complaints=2, major_customers=3))
     feed.engine = SimilarityEngine.load(tmp_path / "state", config=strict)
     assert feed.engine.config == strict
