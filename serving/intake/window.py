@@ -19,7 +19,8 @@ REBUILD_BATCH = 512
 
 def _horizon(service: TriageService) -> timedelta:
     config = service.policy.similarity
-    return timedelta(days=max(config.repeat.window_days, config.groups.window_days))
+    # term_days: the group detector's term baseline needs at least the recent period it tests bursts over
+    return timedelta(days=max(config.repeat.window_days, config.groups.window_days, config.groups.term_days))
 
 
 def build_similarity(service: TriageService, store: Store, snapshot_dir: Path | None) -> SimilarityEngine:

@@ -427,12 +427,14 @@ class GroupDetector:
         # What they say beyond the terms must be alike too: unrelated messages quoting one slogan are not a
         # matter. (Words weighted by their rarity in the stream: the model's topic vectors, fitted on
         # another stream, can put all of a city's petitions at one similarity.)
-        if len(shared) < needed or self.terms.text_similarity(sorted(keys)[-config.neighbours:]) \
+        # One complaint per customer: a poster who pastes the same text twice makes no matter alike.
+        latest = sorted({self.terms.customer(k): k for k in sorted(keys)}.values())
+        if len(shared) < needed or self.terms.text_similarity(latest[-config.neighbours:]) \
                 < config.matter_text_similarity:
             return None
         # One term must bring complaints that read alike by topic vector too (`spike_similarity` on average):
         # five complaints naming one bank are five matters.
-        if needed == 1 and _coherence([self.members[k].vector for k in keys if k in self.members]) \
+        if needed == 1 and _coherence([self.members[k].vector for k in latest if k in self.members]) \
                 < config.spike_similarity:
             return None
         return keys, shared, weights
