@@ -2,6 +2,7 @@
 unrelated complaints arriving together, and the corpus's bursts.
 
     .venv/bin/python -m bench.real_groups [--model models/default] [--policy FILE] [--seeds 5] [--json]
+                                          [--datasets ../shared/datasets]
 
 - tipdm (`../shared/datasets/tipdm/stream.csv`, 4,306 messages to a city's petition board): the whole
   stream through `triage replay`; for the known group complaint (`known_bursts.csv`, 伊景园滨河苑, 57
@@ -38,9 +39,9 @@ from triage.service import TriageService
 
 ROOT = Path(__file__).resolve().parents[1]
 DATASETS = ROOT.parent / "shared" / "datasets"
-TIPDM = DATASETS / "tipdm" / "stream.csv"
-KNOWN_BURSTS = DATASETS / "tipdm" / "known_bursts.csv"
-DEV_GOLD = DATASETS / "celine" / "dev_gold.csv"
+TIPDM = Path("tipdm") / "stream.csv"  # under --datasets
+KNOWN_BURSTS = Path("tipdm") / "known_bursts.csv"
+DEV_GOLD = Path("celine") / "dev_gold.csv"
 CORPUS = ROOT / "datasets" / "complaints.jsonl"
 UNRELATED = 40
 START = datetime.fromisoformat("2021-03-01T09:00:00+08:00")
@@ -50,11 +51,11 @@ def _service(model, policy: Policy) -> TriageService:
     return TriageService(model, policy, TriageService.new_similarity(model, policy))
 
 
-def tipdm(model, policy: Policy, out: Path) -> dict:
-    replay(_service(model, policy), read_complaints(TIPDM, policy), out)
+def tipdm(model, policy: Policy, out: Path, datasets: Path = DATASETS) -> dict:
+    replay(_service(model, policy), read_complaints(datasets / TIPDM, policy), out)
     decisions = [json.loads(line) for line in (out / "decisions.jsonl").open(encoding="utf-8")]
     clusters = json.loads((out / "clusters.json").read_text(encoding="utf-8"))
-    burst = set(pd.read_csv(KNOWN_BURSTS, dtype=str)["complaint_id"])
+    burst = set(pd.read_csv(datasets / KNOWN_BURSTS, dtype=str)["complaint_id"])
     # A cluster is about the burst when most of its members are burst messages.
     about = [c for c in clusters if 2 * len(burst & set(c["members"])) > len(c["members"])]
     ids = {c["cluster_id"] for c in about} | {m for c in about for m in c["merged_from"]}
@@ -75,8 +76,8 @@ def tipdm(model, policy: Policy, out: Path) -> dict:
     }
 
 
-def unrelated(model, policy: Policy, seeds: int) -> dict:
-    gold = pd.read_csv(DEV_GOLD, dtype=str, keep_default_na=False)
+def unrelated(model, policy: Policy, seeds: int, datasets: Path = DATASETS) -> dict:
+    gold = pd.read_csv(datasets / DEV_GOLD, dtype=str, keep_default_na=False)
     texts = gold["text"].tolist()
     predictions, vectors = model.predict_with_topics(texts)  # once: the draws differ in time and company only
     assert vectors is not None
@@ -142,8 +143,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--policy", type=Path, default=None)
     parser.add_argument("--seeds", type=int, default=5, help="random draws of the 40 unrelated complaints")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--datasets", type=Path, default=DATASETS, help="the shared datasets folder")
     args = parser.parse_args(argv)
-    missing = [str(p) for p in (TIPDM, KNOWN_BURSTS, DEV_GOLD) if not p.exists()]
+    missing = [str(args.datasets / p) for p in (TIPDM, KNOWN_BURSTS, DEV_GOLD) if not (args.datasets / p).exists()]
     if missing:
         print(f"no real data at {', '.join(missing)}: nothing measured", file=sys.stderr)
         return 2
@@ -153,8 +155,8 @@ def main(argv: list[str] | None = None) -> int:
     policy = load_policy(args.policy)
     with tempfile.TemporaryDirectory() as scratch:
         result = {"model_version": model.version_, "policy_version": policy.version,
-                  "tipdm": tipdm(model, policy, Path(scratch) / "tipdm"),
-                  "unrelated": unrelated(model, policy, args.seeds),
+                  "tipdm": tipdm(model, policy, Path(scratch) / "tipdm", args.datasets),
+                  "unrelated": unrelated(model, policy, args.seeds, args.datasets),
                   "corpus": corpus(model, policy, Path(scratch) / "corpus")}
     print(json.dumps(result, ensure_ascii=False, indent=2) if args.json else report(result))
     return 0

@@ -392,6 +392,11 @@ class GroupDetector:
         customers = {self.terms.customer(key) for key in keys}
         return len(customers) >= self.config.emerging_customers and len(keys) >= self.config.emerging_complaints
 
+    def _latest(self, keys: set[int]) -> list[int]:
+        """One complaint per customer, the latest: a poster who pastes the same text twice makes no matter
+        alike."""
+        return sorted({self.terms.customer(k): k for k in sorted(keys)}.values())
+
     def _named_by(self, bursts: list[TermBurst], keys: set[int], at: float) -> list[TermBurst]:
         """The terms used by at least half of the customers of `keys`."""
         customers = len({self.terms.customer(key) for key in keys})
@@ -427,8 +432,7 @@ class GroupDetector:
         # What they say beyond the terms must be alike too: unrelated messages quoting one slogan are not a
         # matter. (Words weighted by their rarity in the stream: the model's topic vectors, fitted on
         # another stream, can put all of a city's petitions at one similarity.)
-        # One complaint per customer: a poster who pastes the same text twice makes no matter alike.
-        latest = sorted({self.terms.customer(k): k for k in sorted(keys)}.values())
+        latest = self._latest(keys)
         if len(shared) < needed or self.terms.text_similarity(latest[-config.neighbours:]) \
                 < config.matter_text_similarity:
             return None
@@ -464,8 +468,10 @@ class GroupDetector:
         shared = self._named_by(bursts, keys, member.at)
         # One word in common is often a topic (信用卡中心 on a young stream), unless its burst is far beyond
         # chance (消费金融, 手机银行 in the corpus's bursts).
-        if len(shared) < config.min_shared_terms and not any(b.p_value <= config.single_term_p_value
-                                                             for b in shared):
+        if len(shared) < config.min_shared_terms and not (
+                any(b.p_value <= config.single_term_p_value for b in shared)
+                and _coherence([self.members[k].vector for k in self._latest(keys) if k in self.members])
+                >= config.spike_similarity):
             return None
         terms = {b.term: b.weight for b in shared}
         weights = {n.key: sum(terms.get(t, 0.0) for t in n.terms) for n in [*recent, member]}
