@@ -108,6 +108,24 @@ class ComplaintPage(BaseModel):
     items: list[ComplaintSummary]
 
 
+class MatterSummary(BaseModel):
+    """One matter of a customer: the complaints the repeat detector put on it. The 3rd on a matter (not the
+    customer's 3rd complaint) goes to a supervisor."""
+
+    matter_id: str = Field(description="The first complaint on the matter.")
+    complaints: int = Field(description="Complaints on the matter.")
+    complaint_ids: list[str] = Field(description="Oldest first.")
+    first_received_at: datetime
+    last_received_at: datetime
+    shared: list[str] = Field(default=[], description="What its latest repeat shares with the matter: names of "
+                              "estates, branches, companies …, references masked.")
+
+
+class CustomerComplaints(ComplaintPage):
+    matters: list[MatterSummary] = Field(description="All the customer's complaints (not only this page) by "
+                                         "matter, the matter with the latest complaint first.")
+
+
 class ReviewIn(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
     action: ReviewAction

@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from serving.deps import IntakeDep, ReadableComplaint, Reader, RuntimeDep, StoreDep, Submitter
 from serving.intake import Accepted, IdConflict, StoreFailure
-from serving.schemas import BatchIn, BatchItemOut, BatchOut, ComplaintPage, ComplaintRecord, error_responses
+from serving.schemas import BatchIn, BatchItemOut, BatchOut, ComplaintRecord, CustomerComplaints, error_responses
 from triage.schemas import ComplaintIn, Decision, validation_problems
 
 router = APIRouter(prefix="/v1", tags=["complaints"])
@@ -105,12 +105,13 @@ def get_complaint(record: ReadableComplaint) -> Any:
     return record
 
 
-@router.get("/customers/{customer_id}/complaints", response_model=ComplaintPage,
-            summary="A customer's complaints, newest first", responses=error_responses(401, 403))
+@router.get("/customers/{customer_id}/complaints", response_model=CustomerComplaints,
+            summary="A customer's complaints, newest first, and their matters", responses=error_responses(401, 403))
 def customer_complaints(customer_id: str, principal: Reader, store: StoreDep,
                         limit: Annotated[int, Query(ge=1, le=200)] = 50,
-                        offset: Annotated[int, Query(ge=0)] = 0) -> ComplaintPage:
+                        offset: Annotated[int, Query(ge=0)] = 0) -> CustomerComplaints:
     own = principal.key_id if principal.role == "intake" else None
     total, items = store.customer_complaints(customer_id, limit, offset, submitted_by=own)
-    return ComplaintPage.model_validate({"total": total, "limit": limit, "offset": offset, "items": items},
-                                        from_attributes=True)
+    matters = store.customer_matters(customer_id, submitted_by=own)
+    return CustomerComplaints.model_validate(
+        {"total": total, "limit": limit, "offset": offset, "items": items, "matters": matters}, from_attributes=True)

@@ -95,6 +95,18 @@ class ComplaintSummary:
 
 
 @dataclass(frozen=True)
+class MatterSummary:
+    """One matter of a customer: the complaints the repeat detector put on it, oldest first."""
+
+    matter_id: str
+    complaints: int
+    complaint_ids: list[str]
+    first_received_at: datetime
+    last_received_at: datetime
+    shared: list[str]  # what its latest repeat shares with it: names, masked references
+
+
+@dataclass(frozen=True)
 class DecisionHistory:
     """One decision of a complaint's audit trail."""
 

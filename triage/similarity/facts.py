@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from triage.policy.signals import find_amounts
+from triage.similarity.matter import mask_reference
 
 _DATE = re.compile(
     r"(?:\d{4}\s*年\s*)?\d{1,2}\s*月\s*\d{1,2}\s*[日号]"  # 2024年6月10日, 6月10号
@@ -152,6 +153,7 @@ def new_facts(current: Facts, earlier: Facts, on: date | None = None, last_filed
 
     found += [f"日期 {d}" for d in sorted(current.dates)
               if not _date_known(_canonical_date(d), known_dates) and not retold(d)]
-    found += [f"编号 {i}" for i in sorted(current.identifiers - earlier.identifiers)]
+    # Shown masked, as the matter's shared references are: enough to tell two apart, not to use one.
+    found += [f"编号 {mask_reference(i)}" for i in sorted(current.identifiers - earlier.identifiers)]
     found += [f"事件 {e}" for e in sorted(current.events - earlier.events)]
     return found

@@ -215,3 +215,22 @@ def test_a_customers_complaints_come_newest_first_in_pages(api):
         response = api.get("/v1/customers/U-PAGED/complaints", **bad)
         assert response.status_code == 422, (bad, response.text)
         assert next(iter(bad)) in str(response.json()["detail"])
+
+
+def test_a_customers_complaints_are_grouped_by_matter(api):
+    """Issue 17: the customer's matters with their counts; a repeat on one matter does not count for another."""
+    now = datetime.now(UTC)
+    fee_branch = "东风路支行给我办的装修贷款每月多扣一笔账户管理费225元，合同里没有这项，要求退还"
+    fee_again = "东风路支行装修贷款的账户管理费225元还在扣，上个月反映过至今没人处理，要求退还"
+    for hours_ago, text, complaint_id in ((30, fee_branch, "MAT-1"), (20, api.texts.APP_FAILURE, "MAT-2"),
+                                          (10, fee_again, "MAT-3")):
+        api.submit(text, customer_id="U-MATTERS", complaint_id=complaint_id,
+                   received_at=(now - timedelta(hours=hours_ago)).isoformat())
+    page = api.get("/v1/customers/U-MATTERS/complaints", limit=1).json()
+    assert len(page["items"]) == 1  # the page is one complaint, the matters are all of them
+    matters = {m["matter_id"]: m for m in page["matters"]}
+    assert set(matters) == {"MAT-1", "MAT-2"}
+    assert (matters["MAT-1"]["complaints"], matters["MAT-1"]["complaint_ids"]) == (2, ["MAT-1", "MAT-3"])
+    assert matters["MAT-2"]["complaints"] == 1
+    assert any("东风路支行" in s for s in matters["MAT-1"]["shared"])
+    assert [m["matter_id"] for m in page["matters"]] == ["MAT-1", "MAT-2"]  # latest activity first
