@@ -11,9 +11,10 @@ Two files come out, both rebuilt byte for byte (fixed seed):
   - A repeat series keeps one customer; its complaints come 2–20 days apart, in order.
   - A group burst gives each member its own customer and packs the burst into three days.
   - Some customers get a second, unrelated complaint, so "same customer" never implies "repeat".
-- `real_style.jsonl` — 6,300 single complaints written to read like real posts (`parts/real/*.jsonl`, brief in
-  `parts/real/BRIEF.md`), each from its own customer, spread over 2025-01-02 … 2025-08-31 so that the two
-  files replay one after the other. The default model trains on both.
+- `real_style.jsonl` — 8,582 single complaints written to read like real posts (`parts/real/*.jsonl`, briefs in
+  `parts/real/BRIEF.md` and `BOUNDARIES.md`; `parts/unused/` is not assembled), each from its own customer,
+  spread over 2025-01-02 … 2025-08-31 so that the two files replay one after the other. The default model
+  trains on both.
 
 Every row is checked before anything is written: a category outside the default policy's taxonomy, a tier
 outside red/yellow/green, an empty text or a text that appears twice fails the assembly, naming the part
