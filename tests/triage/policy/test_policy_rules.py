@@ -578,7 +578,7 @@ def test_decision_records_its_versions_and_inputs():
         ComplaintIn(text="我的信用卡被盗刷了5万元", complaint_id="C1", customer_id="U1", channel="app",
                     product="信用卡", received_at=RECEIVED),
         prediction("我的信用卡被盗刷了5万元", "资金安全", "yellow", 0.7), flags)
-    assert decision.policy_version == POLICY.version == "2026.11-default"
+    assert decision.policy_version == POLICY.version == "2026.11.30-default"
     assert decision.model_version == "test-0"
     assert decision.complaint_id == "C1" and decision.customer_id == "U1"
     assert decision.received_at == RECEIVED
@@ -602,7 +602,7 @@ def test_policy_version_follows_the_policy(tmp_path):
 
     path = tmp_path / "p.toml"
     path.write_text(DEFAULT_POLICY.read_text(encoding="utf-8").replace(
-        'version = "2026.11-default"', 'version = "2099.01-test"'), encoding="utf-8")
+        'version = "2026.11.30-default"', 'version = "2099.01-test"'), encoding="utf-8")
     other = PolicyEngine(load_policy(path))
     decision = other.decide(ComplaintIn(text=NEUTRAL, received_at=RECEIVED), prediction())
     assert decision.policy_version == "2099.01-test"

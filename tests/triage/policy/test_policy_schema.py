@@ -100,8 +100,8 @@ def test_bundled_default_loads():
     assert policy.timezone == "Asia/Shanghai"
     assert policy.working_hours.start == time(9) and policy.working_hours.end == time(17)
     rule_ids = [r.id for r in policy.rules]
-    assert rule_ids == ["R-DISTRESS", "R-VIOLENCE", "R-ESSENTIAL-FUNDS", "R-FUND-LOSS-LARGE", "R-FUND-LOSS",
-                        "R-UNKNOWN-CREDIT-LARGE", "R-UNKNOWN-CREDIT", "R-LEAK-WIDE", "R-LEAK", "R-GROUP",
+    assert rule_ids == ["R-DISTRESS", "R-VIOLENCE", "R-ESSENTIAL-FUNDS", "R-FUND-LOSS-LARGE", "R-ADVANCE-FEE-SCAM",
+                        "R-FUND-LOSS", "R-UNKNOWN-CREDIT-LARGE", "R-UNKNOWN-CREDIT", "R-LEAK-WIDE", "R-LEAK", "R-GROUP",
                         "R-REPEAT", "R-COLLECTION", "R-EXTERNAL", "R-MANY-AFFECTED", "R-LARGE-AMOUNT"]
     for rule in policy.rules:
         assert set(rule.when.signals_any) | set(rule.when.signals_all) <= set(SIGNAL_KINDS)
@@ -130,7 +130,7 @@ def test_check_accepts_the_default():
     assert result.exit_code == 0, result.output
     assert "valid" in result.stdout
     assert DEFAULT_DATA["version"] in result.stdout
-    assert "15 rules" in result.stdout and "9 categories" in result.stdout
+    assert "16 rules" in result.stdout and "9 categories" in result.stdout
 
 
 def test_check_accepts_a_rewritten_copy(tmp_path):
@@ -344,7 +344,7 @@ def test_every_problem_is_listed(tmp_path):
 
 def test_a_file_that_is_not_toml_is_refused(tmp_path):
     path = tmp_path / "syntax.toml"
-    path.write_text(DEFAULT_TEXT.replace('version = "2026.11-default"', 'version = "2026.11-default'),
+    path.write_text(DEFAULT_TEXT.replace('version = "2026.11.30-default"', 'version = "2026.11.30-default'),
                     encoding="utf-8")
     result = check(path)
     assert_clean_failure(result, str(path), "not valid TOML")

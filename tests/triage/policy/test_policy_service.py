@@ -60,7 +60,7 @@ def test_theft_of_50000_is_red_with_its_evidence_and_head_office_approval(runner
     assert decision.amount == 50_000
     assert decision.approval_level is not None and decision.approval_level.startswith(HEAD_OFFICE_PREFIX)
     assert "应急处置小组" in [e.target for e in decision.escalations]
-    assert decision.policy_version == "2026.11-default"
+    assert decision.policy_version == "2026.11.30-default"
     assert decision.codes.cause.code == "C09"
 
 
@@ -132,14 +132,14 @@ def test_diff_reports_complaints_moving_department(runner, model_dir, diff_data,
     section = '[categories."营销宣传"]\ndepartment = "消费者权益保护部"'
     assert section in text
     moved = text.replace(section, '[categories."营销宣传"]\ndepartment = "零售银行部"').replace(
-        'version = "2026.11-default"', 'version = "2025.12-marketing"')
+        'version = "2026.11.30-default"', 'version = "2025.12-marketing"')
     old = write_policy(tmp_path / "default.toml", text)
     new = write_policy(tmp_path / "marketing.toml", moved)
     result = diff(runner, old, new, diff_data, model_dir, "--json")
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
     assert summary["complaints"] == 60
-    assert summary["old"] == "2026.11-default" and summary["new"] == "2025.12-marketing"
+    assert summary["old"] == "2026.11.30-default" and summary["new"] == "2025.12-marketing"
     assert summary["changed"]["department"] >= 6  # most of the 12 marketing complaints
     assert [m["move"] for m in summary["moves"]["department"]] == ["消费者权益保护部 → 零售银行部"]
     assert summary["moves"]["department"][0]["examples"]
