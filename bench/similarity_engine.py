@@ -31,6 +31,7 @@ from triage.policy.schema import Similarity
 from triage.similarity.engine import SimilarityEngine
 from triage.similarity.facts import Facts
 from triage.similarity.groups import Cluster, Member
+from triage.similarity.matter import MatterKeys
 from triage.similarity.repeat import _Earlier
 
 DIM = 137  # 128 LSA dimensions + 9 category probabilities
@@ -70,8 +71,8 @@ def _fill(engine: SimilarityEngine, n: int, centres: np.ndarray, rng: np.random.
             cluster.customers[customer] += 1
             groups.clusters[key + 1] = cluster
             repeats._histories.setdefault(customer, []).append(
-                _Earlier(member.complaint_id, at, START, member.vector, "示例 投诉", "其他", Facts.empty(),
-                         member.complaint_id))
+                _Earlier(member.complaint_id, at, START, member.vector, "示例 投诉", frozenset({"示例", "投诉"}),
+                         "其他", Facts.empty(), MatterKeys.empty(), member.complaint_id))
             repeats._expiry.append((at, customer))
     groups._next_cluster = n + 1
     engine._next_key = n
