@@ -1,10 +1,11 @@
-"""The compiled calibrated predictor must give scikit-learn's probabilities, to the last bit."""
+"""The compiled predictors must give scikit-learn's probabilities, to the last bit."""
 
 import numpy as np
 import pytest
 import scipy.sparse as sp
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.datasets import make_classification
+from sklearn.linear_model import LogisticRegression
 from sklearn.svm import LinearSVC
 
 from triage.models.fast_predict import CompiledCalibratedClassifier
@@ -41,3 +42,16 @@ def test_unsupported_calibration_falls_back_to_scikit_learn():
     compiled = CompiledCalibratedClassifier(fitted)
     assert compiled._plan is None
     np.testing.assert_array_equal(compiled.predict_proba(X[:7]), fitted.predict_proba(X[:7]))
+
+
+@pytest.mark.parametrize("n_classes", [2, 3, 9])
+@pytest.mark.parametrize("class_weight", [None, "balanced"])
+def test_logistic_head_matches_scikit_learn(n_classes, class_weight):
+    X, y = make_classification(n_samples=400, n_features=30, n_informative=12, n_classes=n_classes,
+                               random_state=n_classes)
+    labels = np.array([f"类{k}" for k in range(n_classes)], dtype=object)[y]
+    fitted = LogisticRegression(C=10, class_weight=class_weight, max_iter=3000).fit(sp.csr_matrix(X), labels)
+    compiled = CompiledCalibratedClassifier(fitted)
+    assert compiled._plan is not None
+    for rows in (sp.csr_matrix(X[:50]), sp.csr_matrix(X[:1]), sp.csr_matrix(X[:50] * 100)):
+        np.testing.assert_allclose(compiled.predict_proba(rows), fitted.predict_proba(rows), rtol=0, atol=1e-12)
