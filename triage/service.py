@@ -13,6 +13,7 @@ from triage.models import TriageModel
 from triage.policy import Policy, PolicyEngine, load_policy
 from triage.schemas import ComplaintIn, Decision, Prediction, SimilarityFlags
 from triage.similarity.engine import SimilarityEngine
+from triage.similarity.terms import warm_terms
 
 
 @dataclass(frozen=True)
@@ -54,7 +55,9 @@ class TriageService:
         return similarity
 
     def warm(self) -> None:
+        """The model's lazy work and the similarity layer's word tables, before the first complaint."""
         self.model.warm()
+        warm_terms()
 
     def triage(self, complaints: Sequence[ComplaintIn], flags: Sequence[SimilarityFlags | None] | None = None,
                embeddings: np.ndarray | None = None) -> list[Decision]:

@@ -185,8 +185,8 @@ class Intake:
         """Start deciding with another model, with no request failing meanwhile: the new similarity window is
         rebuilt from the store while the old service keeps working, then the complaints that arrived during
         the rebuild are caught up and the services are swapped, under the lock."""
-        model.warm()
         fresh = TriageService(model, self.service.policy)
+        fresh.warm()
         similarity = build_similarity(fresh, self.store, None)
         with self._lock:
             catch_up(fresh, similarity, self.store, similarity.store_seq)

@@ -42,8 +42,10 @@ def _tokenizer() -> jieba.Tokenizer:
 
 
 def warm_tokenizer() -> None:
-    """Build jieba's prefix dictionary now (it is lazy and takes ~1 s), not on the first request."""
+    """Build jieba's prefix dictionary and its part-of-speech tables now (lazy, ~1 s and more), not on the first
+    request."""
     _tokenizer()
+    _pos_tokenizer().lcut("预热", HMM=False)
 
 
 def tokenize(text: str) -> list[str]:

@@ -38,6 +38,11 @@ def _not_naming() -> frozenset[str]:
     return frozenset(parts[0] for parts in map(str.split, lines) if len(parts) == 3 and parts[2] in _NOT_NAMING)
 
 
+def warm_terms() -> None:
+    """Read the dictionary's tags now (~3 s), not on the first complaint."""
+    _not_naming()
+
+
 def candidate_terms(words: Iterable[str]) -> set[str]:
     """Words that can name a matter: two characters or more, not a word the dictionary knows as something
     other than a noun or a name; short bare numbers ("10", "12") are everywhere (days, amounts) and name
