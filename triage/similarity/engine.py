@@ -18,6 +18,7 @@ import numpy as np
 from triage.features.tokenizer import tokenize
 from triage.policy.schema import Similarity
 from triage.schemas import SimilarityResult
+from triage.similarity.corrections import MatterCorrection
 from triage.similarity.groups import GroupDetector, Member, cluster_number
 from triage.similarity.repeat import RepeatDetector
 from triage.similarity.terms import candidate_terms
@@ -33,6 +34,10 @@ class SimilarityStateError(RuntimeError):
 
 
 class SimilarityEngine:
+    # The last stored matter correction (the service's record id) applied to the window; a class default so
+    # that a snapshot saved before corrections existed loads as "none applied".
+    corrections_applied: int = 0
+
     def __init__(self, config: Similarity, dim: int, index_threshold: int = 20_000, zone: tzinfo = UTC):
         self.config = config
         self.dim = dim
@@ -69,6 +74,12 @@ class SimilarityEngine:
         coordinated = self.groups.coordinated(member, neighbours, self.config.coordinated)
         group = self.groups.add(member, neighbours)
         return SimilarityResult(repeat=repeat, group=group, coordinated=coordinated)
+
+    def correct_matters(self, customer_id: str, correction: MatterCorrection, strict: bool = False
+                        ) -> dict[str, str]:
+        """A lead's split or join of the customer's matters, honoured by their next complaints; returns the
+        complaints of the window it moved, with their new matter (see `RepeatDetector.correct`)."""
+        return self.repeats.correct(customer_id, correction, strict)
 
     def clusters(self, min_size: int = 2) -> list[dict]:
         return self.groups.active(min_size)

@@ -20,6 +20,7 @@ from rapidfuzz import fuzz
 
 from triage.policy.schema import RepeatDetection
 from triage.schemas import RelatedComplaint, RepeatInfo
+from triage.similarity.corrections import MatterCorrection, correct
 from triage.similarity.facts import Facts, extract_facts, new_facts
 from triage.similarity.matter import FOLLOW_UP, MatterKeys, WordRarity, matter_keys, shared_names
 
@@ -138,6 +139,20 @@ class RepeatDetector:
                                 facts, keys, matter))
         self._expiry.append((at, customer_id))
         return info
+
+    def matters(self, customer_id: str) -> dict[str, str]:
+        """The customer's complaints in the window with their matters, in arrival order."""
+        return {e.complaint_id: e.matter_id for e in self._histories.get(customer_id, [])}
+
+    def correct(self, customer_id: str, correction: MatterCorrection, strict: bool = False) -> dict[str, str]:
+        """Apply a lead's split or join to the customer's complaints in the window, so that their next
+        complaints are counted on the corrected matters; returns the complaints moved, with their new matter.
+        Not strict by default: the window may have expired some of the complaints named (see `correct`)."""
+        before = self.matters(customer_id)
+        after = correct(before, correction, strict)
+        for e in self._histories.get(customer_id, []):
+            e.matter_id = after[e.complaint_id]
+        return {c: m for c, m in after.items() if before[c] != m}
 
     def _expire(self, now: float) -> None:
         horizon = now - self.config.window_days * 86400

@@ -19,6 +19,14 @@ from triage.policy import load_policy
 from triage.policy.schema import Similarity
 from triage.schemas import ComplaintIn, Decision, LabelProbability, Prediction, SimilarityResult
 from triage.service import TriageService
+from triage.similarity.corrections import (
+    CorrectionError,
+    MatterCorrection,
+    NothingToCorrect,
+    UnknownComplaints,
+    correct,
+    moved,
+)
 from triage.similarity.engine import SimilarityEngine
 from triage.similarity.matter import FOLLOW_UP, WordRarity, mask_reference, matter_keys, same_name, shared_names
 
@@ -226,3 +234,76 @@ def test_a_first_complaint_is_no_follow_up():
 
 def test_the_config_has_the_repeat_knobs():
     assert Similarity().repeat.threshold > 0 and Similarity().repeat.new_facts_words >= 1
+
+
+# --- a lead's corrections --------------------------------------------------------------------------------
+
+def test_a_complaint_split_off_its_matter_starts_its_own_and_the_next_one_follows_it():
+    stream = Stream()
+    stream("U1", NOISE_A1, "A1")
+    a2 = stream("U1", NOISE_A2, "A2", after=timedelta(days=2))
+    assert a2.repeat.matter_id == "A1"
+    engine = stream.service.similarity
+    assert engine is not None
+    assert engine.correct_matters("U1", MatterCorrection("split", ("A2",)), strict=True) == {"A2": "A2"}
+    # The next complaint like A2 is A2's second, not A1's third: no supervisor.
+    a3 = stream("U1", NOISE_A2.replace("昨晚", "前晚"), "A3", after=timedelta(days=2))
+    assert (a3.repeat.matter_id, a3.repeat.repeat_count) == ("A2", 2)
+    assert not supervised(a3)
+
+
+def test_joined_matters_count_as_one_the_third_complaint_across_them_escalates():
+    stream = Stream()
+    stream("U1", NOISE_A1, "A1")
+    stream("U1", OTHER_ESTATE, "C1", after=timedelta(days=1))
+    engine = stream.service.similarity
+    assert engine is not None
+    # Without the join the next complaint on C would be C's second; the lead says A and C are one matter.
+    assert engine.correct_matters("U1", MatterCorrection("join", ("A1", "C1")), strict=True) == {"C1": "A1"}
+    c2 = stream("U1", OTHER_ESTATE.replace("每天", "天天"), "C2", after=timedelta(days=1))
+    assert (c2.repeat.matter_id, c2.repeat.repeat_count) == ("A1", 3)
+    assert supervised(c2)
+
+
+def test_splitting_a_matters_first_complaint_leaves_the_rest_one_matter_named_by_its_next():
+    assignment = {"A1": "A1", "B1": "B1", "A2": "A1", "A3": "A1"}
+    after = correct(assignment, MatterCorrection("split", ("A1",)))
+    assert after == {"A1": "A1", "B1": "B1", "A2": "A2", "A3": "A2"}
+    assert moved(assignment, after) == {"A2": "A2", "A3": "A2"}
+
+
+def test_a_join_takes_the_name_of_the_earliest_matter_whichever_complaint_names_it():
+    assignment = {"A1": "A1", "B1": "B1", "A2": "A1", "B2": "B1", "C1": "C1"}
+    assert correct(assignment, MatterCorrection("join", ("B2", "A2"))) == \
+        {"A1": "A1", "B1": "A1", "A2": "A1", "B2": "A1", "C1": "C1"}
+
+
+def test_corrections_that_cannot_be_applied_say_why():
+    assignment = {"A1": "A1", "A2": "A1", "B1": "B1"}
+    with pytest.raises(UnknownComplaints, match="'X9'"):
+        correct(assignment, MatterCorrection("split", ("X9",)))
+    with pytest.raises(NothingToCorrect, match="only complaint"):
+        correct(assignment, MatterCorrection("split", ("B1",)))
+    with pytest.raises(NothingToCorrect, match="one matter already"):
+        correct(assignment, MatterCorrection("join", ("A1", "A2")))
+    with pytest.raises(CorrectionError, match="at least two"):
+        MatterCorrection("join", ("A1",))
+    with pytest.raises(CorrectionError, match="once"):
+        MatterCorrection("join", ("A1", "A1"))
+    # Replayed on a window that expired some of them: what is left is corrected, the rest ignored.
+    assert correct(assignment, MatterCorrection("join", ("X9", "A1", "B1")), strict=False)["B1"] == "A1"
+    assert correct(assignment, MatterCorrection("split", ("X9",)), strict=False) == assignment
+
+
+def test_corrections_survive_a_saved_and_loaded_window(tmp_path):
+    stream = Stream()
+    stream("U1", NOISE_A1, "A1")
+    stream("U1", OTHER_ESTATE, "C1", after=timedelta(days=1))
+    engine = stream.service.similarity
+    assert engine is not None
+    engine.correct_matters("U1", MatterCorrection("join", ("A1", "C1")))
+    engine.corrections_applied = 7
+    engine.save(tmp_path / "window")
+    loaded = SimilarityEngine.load(tmp_path / "window")
+    assert loaded.repeats.matters("U1") == {"A1": "A1", "C1": "A1"}
+    assert loaded.corrections_applied == 7
