@@ -1,4 +1,4 @@
-"""Read complaint tables (CSV or JSON Lines) with errors that say exactly what is wrong and where."""
+"""Read complaint tables (CSV, JSON Lines or Parquet) with errors that say exactly what is wrong and where."""
 
 from __future__ import annotations
 
@@ -30,8 +30,23 @@ def _read_jsonl(path: Path) -> tuple[pd.DataFrame, list[int]]:
     return pd.DataFrame.from_records(records), lines
 
 
+def _read_parquet(path: Path) -> pd.DataFrame:
+    """A Parquet file (pandas reads it with pyarrow); times stored as timestamps become ISO 8601 text, as a CSV
+    or JSONL file would carry them, so every format goes through the same validation."""
+    try:
+        frame = pd.read_parquet(path)
+    except ImportError as exc:
+        raise DataError(f"{path}: reading Parquet needs pyarrow ({exc})") from exc
+    except (OSError, ValueError) as exc:
+        raise DataError(f"{path}: cannot read as Parquet: {exc}") from exc
+    for column in frame.columns:
+        if pd.api.types.is_datetime64_any_dtype(frame[column]):
+            frame[column] = [None if pd.isna(t) else t.isoformat() for t in frame[column]]
+    return frame
+
+
 def read_table(path: str | Path, required: list[str], filled_if_present: tuple[str, ...] = ()) -> pd.DataFrame:
-    """Load a CSV or JSONL file and check that the `required` columns exist and are never blank, and
+    """Load a CSV, JSONL or Parquet file and check that the `required` columns exist and are never blank, and
     that the `filled_if_present` columns, where they exist, are never blank either."""
     path = Path(path)
     if not path.exists():
@@ -47,8 +62,11 @@ def read_table(path: str | Path, required: list[str], filled_if_present: tuple[s
     elif suffix in {".jsonl", ".ndjson"}:
         frame, lines = _read_jsonl(path)
         where = [f"line {n}" for n in lines]
+    elif suffix == ".parquet":
+        frame = _read_parquet(path)
+        where = [f"row {i + 1}" for i in range(len(frame))]
     else:
-        raise DataError(f"{path}: unknown format {suffix!r}; use .csv or .jsonl")
+        raise DataError(f"{path}: unknown format {suffix!r}; use .csv, .jsonl or .parquet")
     missing = [c for c in required if c not in frame.columns]
     if missing:
         raise DataError(f"{path}: missing column(s) {', '.join(missing)}; "

@@ -7,9 +7,10 @@ group alerts it would have produced, written to a directory.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 from pydantic import ValidationError
@@ -37,25 +38,32 @@ class ReplaySummary:
 
 
 def read_complaints(path: str | Path, policy: Policy) -> list[ComplaintIn]:
-    """Complaints of a CSV/JSONL file in time order; every problem names its row and field."""
+    """Complaints of a CSV, JSONL or Parquet file in time order; every problem names its row and field."""
     frame = read_table(path, REQUIRED)
     duplicated = frame["complaint_id"][frame["complaint_id"].duplicated()].unique().tolist()
     if duplicated:
         raise DataError(f"{path}: complaint_id repeated: {', '.join(map(str, duplicated[:5]))}")
     complaints = []
     for position, (_, row) in enumerate(frame.iterrows()):
-        record = {k: row[k] for k in REQUIRED}
-        for k in OPTIONAL:
-            if k in frame.columns and not pd.isna(row[k]) and str(row[k]).strip() != "":
-                record[k] = row[k]
         try:
-            complaint = ComplaintIn.model_validate({k: (str(v) if k != "amount" else v) for k, v in record.items()})
+            complaints.append(complaint_from_row(row, policy))
         except ValidationError as exc:
             raise DataError(f"{path}: row {position + 1} (complaint_id {row['complaint_id']}): "
                             f"{validation_problems(exc)}") from None
-        complaint.received_at = policy.localise(complaint.received_at)  # sortable: all aware
-        complaints.append(complaint)
     return sorted(complaints, key=lambda c: c.received_at)  # type: ignore[arg-type, return-value]
+
+
+def complaint_from_row(row: Mapping[str, Any], policy: Policy) -> ComplaintIn:
+    """One row of a complaints table as replay reads it (the Spark backtest reads its rows with it too): the
+    required fields as text, the optional ones when filled, `received_at` aware (a naive time is the bank's
+    local time). Raises pydantic's ValidationError."""
+    record = {k: row[k] for k in REQUIRED}
+    for k in OPTIONAL:
+        if k in row and row[k] is not None and not pd.isna(row[k]) and str(row[k]).strip() != "":
+            record[k] = row[k]
+    complaint = ComplaintIn.model_validate({k: (str(v) if k != "amount" else v) for k, v in record.items()})
+    complaint.received_at = policy.localise(complaint.received_at)  # sortable: all aware
+    return complaint
 
 
 def replay(service: TriageService, complaints: list[ComplaintIn], out: str | Path,
