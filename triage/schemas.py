@@ -149,10 +149,29 @@ class ClusterSummary(BaseModel):
     growth: float = Field(description="An alerted cluster's: the least growth of its shared terms; a topic "
                           "cluster's: its rate in the last spike window over the rate before it.")
     alert: GroupAlert | None
+    dismissed: bool = Field(default=False, description="A lead dismissed its alert as not one incident; it alerts "
+                            "again only when it grows.")
     first_alert_at: str | None = None
     representative: str | None = None
     merged_from: list[str] = []
     members: list[str] = Field(description="Complaint ids of every member, expired ones too.")
+
+
+class GroupAlertRaised(BaseModel):
+    """A cluster's alert, the moment it is raised: first as `emerging`, again when it becomes `major`, and
+    again when a dismissed cluster has grown (`regrown`). What the serving shell stores, delivers and acts on:
+    every complaint in `members` is escalated (`TriageService.escalate_group`)."""
+
+    cluster_id: str
+    level: GroupAlert
+    previous_level: GroupAlert | None = Field(description="The level announced before (None: a first alert, "
+                                              "or a dismissed cluster that grew).")
+    regrown: bool = Field(default=False, description="A dismissed cluster that grew enough to alert again.")
+    distinct_customers: int
+    members: list[str] = Field(description="Complaint ids of every member, expired ones too, in arrival order.")
+    terms: list[str] = Field(default=[], description="The shared terms that make it one matter.")
+    trigger: str = Field(description="The complaint whose arrival raised it.")
+    raised_at: datetime = Field(description="That complaint's received_at.")
 
 
 class SimilarityResult(BaseModel):

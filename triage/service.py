@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,9 +11,19 @@ import numpy as np
 
 from triage.models import TriageModel
 from triage.policy import Policy, PolicyEngine, load_policy
-from triage.schemas import ComplaintIn, Decision, Prediction, SimilarityFlags
+from triage.schemas import ComplaintIn, Decision, GroupAlertRaised, GroupInfo, Prediction, SimilarityFlags
 from triage.similarity.engine import SimilarityEngine
 from triage.similarity.terms import warm_terms
+
+
+@dataclass(frozen=True)
+class GroupChange:
+    """What a group alert (or its dismissal) changes in one complaint decided before it: the new decision, and
+    why (the reason its decision history records)."""
+
+    complaint_id: str
+    decision: Decision
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -93,6 +103,39 @@ class TriageService:
     def triage_one(self, complaint: ComplaintIn, flags: SimilarityFlags | None = None) -> Decision:
         return self.triage([complaint], [flags])[0]
 
+    # ---- group alerts act on the whole group ----------------------------------------------------------
+    def escalate_group(self, alert: GroupAlertRaised, decisions: Mapping[str, Decision]) -> list[GroupChange]:
+        """When a cluster alerts, every complaint already in it is escalated as a complaint arriving now would
+        be (`decisions`: the latest decision of each member the caller has; members missing are skipped).
+        Members already carrying this alert — those that joined after it — are left as they are."""
+        group = GroupInfo(cluster_id=alert.cluster_id, cluster_size=len(alert.members),
+                          distinct_customers=alert.distinct_customers, alert=alert.level)
+        reason = f"group alert {alert.cluster_id}" + (f" ({alert.level})" if alert.level == "major" else "")
+        return self._regroup(alert.members, decisions, group, reason)
+
+    def withdraw_group(self, cluster_id: str, decisions: Mapping[str, Decision]) -> list[GroupChange]:
+        """A lead dismissed the cluster's alert as not one incident: what the alert added to its complaints
+        (the group rules' tier floor, the group escalations) is taken back."""
+        changes = []
+        for complaint_id, decision in decisions.items():
+            if decision.group.cluster_id != cluster_id or decision.group.alert is None:
+                continue
+            group = decision.group.model_copy(update={"alert": None})
+            changes += self._regroup([complaint_id], decisions, group, f"group alert {cluster_id} dismissed")
+        return changes
+
+    def _regroup(self, members: Sequence[str], decisions: Mapping[str, Decision], group: GroupInfo,
+                 reason: str) -> list[GroupChange]:
+        changes = []
+        for complaint_id in members:
+            before = decisions.get(complaint_id)
+            if before is None:
+                continue
+            after = self.policy_engine.regroup(before, group)
+            if _routing_changed(before, after):
+                changes.append(GroupChange(complaint_id, after, reason))
+        return changes
+
     # ---- what a lead may correct a decision to ---------------------------------------------------------
     def categories(self) -> list[str]:
         """The categories the model knows: a correction may only name one of these."""
@@ -117,3 +160,11 @@ class TriageService:
             problems.append(FieldProblem("department", department,
                                          f"department {department!r} is unknown; one of {', '.join(departments)}"))
         return problems
+
+
+def _routing_changed(before: Decision, after: Decision) -> bool:
+    """Whether a regrouped decision routes differently: tier, escalation targets, the alert it carries or the
+    cluster (the reasons' wording, e.g. a customer count, is no change)."""
+    return (before.tier.label != after.tier.label or before.group.alert != after.group.alert
+            or before.group.cluster_id != after.group.cluster_id
+            or [e.target for e in before.escalations] != [e.target for e in after.escalations])

@@ -209,6 +209,61 @@ class PolicyEngine:
             policy_version=policy.version,
         )
 
+    # ---- a decided complaint whose cluster alerts (or whose alert is dismissed) ----------------------
+    def regroup(self, decision: Decision, group: GroupInfo) -> Decision:
+        """The decision as it stands once its cluster's alert changed after it was made (`group`: the cluster
+        as it is now). The rules that read the group alert read it again (tier floor, co-departments, review),
+        the escalations follow it (task force and spokesperson; head office at `major_group_customers`), the
+        clocks follow the tier. Nothing else is re-decided: the model's findings, the signals and the other
+        rules' reasons stay as they were. An alert raises the tier, never lowers it; a withdrawn alert
+        (dismissed) takes back what its rules added."""
+        policy = self.policy
+        flags = SimilarityFlags(repeat_count=decision.repeat.repeat_count, group_alert=group.alert,
+                                group_customers=group.distinct_customers)
+        order = {rule.id: i for i, rule in enumerate(policy.rules)}
+        group_rules = [rule for rule in policy.rules if rule.when.group_alert is not None]
+        group_ids = {rule.id for rule in group_rules}
+        signals = read_signals(decision.masked_text)
+        kinds = {s.kind for s in signals}
+        fired = []
+        for rule in group_rules:
+            amount = self._rule_amount(rule, signals, decision.amount)
+            if self._fires(rule, decision.category, kinds, amount, flags):
+                fired.append(rule)
+        reasons = [r for r in decision.tier.reasons if r.rule not in group_ids]
+        reasons += [Reason(rule=rule.id, description=rule.description,
+                           evidence=self._evidence(rule, signals, self._rule_amount(rule, signals, decision.amount),
+                                                   flags)) for rule in fired]
+        reasons.sort(key=lambda r: order.get(r.rule, -1 if r.rule in ("MODEL", "NO-TIER-MODEL") else len(order)))
+        withdrawn = any(r.rule in group_ids for r in decision.tier.reasons) and not fired
+        floors = {rule.id: rule.floor for rule in policy.rules}
+        model_tier = decision.tier.model_label
+        tier = model_tier if model_tier in TIER_ORDER else "green"
+        for reason in reasons:
+            if reason.rule in floors:
+                tier = _higher(tier, floors[reason.rule])
+        if not withdrawn:
+            tier = _higher(tier, decision.tier.label)
+        rule_co = [d for rule in policy.rules if any(r.rule == rule.id for r in reasons) for d in rule.co_departments]
+        category_policy = policy.categories.get(decision.category)
+        co_departments = (category_policy.co_departments if category_policy else []) + rule_co
+        review = [r for r in decision.review_reasons if not any(r.startswith(f"rule {i}:") for i in group_ids)]
+        review += [f"rule {rule.id}: {rule.description}" for rule in fired if rule.review]
+        clocks = decision.clocks if tier == decision.tier.label else self.clocks(decision.received_at, tier,
+                                                                                  decision.category)
+        return decision.model_copy(update={
+            "tier": decision.tier.model_copy(update={"label": tier, "name": policy.tiers[tier].name,  # type: ignore[index]
+                                                     "reasons": reasons}),
+            "co_departments": [d for i, d in enumerate(co_departments)
+                               if d != decision.department and d not in co_departments[:i]],
+            "escalations": self._escalations(tier, decision.category, flags),
+            "clocks": clocks,
+            "group": group,
+            "needs_review": bool(review),
+            "review_reasons": review,
+            "policy_version": policy.version,
+        })
+
     def _escalations(self, tier: str, category: str, flags: SimilarityFlags) -> list[Escalation]:
         rules = self.policy.escalation
         category_policy = self.policy.categories.get(category)

@@ -153,6 +153,11 @@ class GroupDetection(_Strict):
     at most `spike_term_share` of earlier complaints (one term, if its tail is at most
     `single_term_p_value`). The matter's complaints move into one cluster, which carries the alert;
     `major` at `major_customers` distinct customers.
+
+    A lead may dismiss an alert as not one incident: the cluster then does not alert again unless it grows —
+    until the distinct customers that were not in it when it was dismissed number at least
+    `regrow_share` of those that were, and at least `regrow_customers` (defaults: half as many again, at
+    least 3 new customers).
     """
 
     window_days: int = Field(ge=1, default=14)
@@ -173,6 +178,8 @@ class GroupDetection(_Strict):
     emerging_customers: int = Field(ge=2, default=4)
     emerging_complaints: int = Field(ge=2, default=5)
     major_customers: int = Field(ge=2, default=20)
+    regrow_share: float = Field(gt=0, default=0.5)
+    regrow_customers: int = Field(ge=1, default=3)
 
     @model_validator(mode="after")
     def _consistent(self) -> GroupDetection:

@@ -17,9 +17,9 @@ import numpy as np
 
 from triage.features.tokenizer import tokenize
 from triage.policy.schema import Similarity
-from triage.schemas import SimilarityResult
+from triage.schemas import GroupAlertRaised, SimilarityResult
 from triage.similarity.corrections import MatterCorrection
-from triage.similarity.groups import GroupDetector, Member, cluster_number
+from triage.similarity.groups import GroupDetector, Member, cluster_name, cluster_number
 from triage.similarity.repeat import RepeatDetector
 from triage.similarity.terms import candidate_terms
 
@@ -93,6 +93,25 @@ class SimilarityEngine:
     def alert_history(self) -> list[dict]:
         return self.groups.alert_history()
 
+    # ---- group alerts: announced, dismissed ----------------------------------------------------------
+    def take_alerts(self) -> list[GroupAlertRaised]:
+        """The group alerts raised since the last call (by `observe`), oldest first: the caller acts on them."""
+        return self.groups.take_raised()
+
+    def dismiss_alert(self, cluster_id: str, customers: list[str] | None = None) -> list[str] | None:
+        """A lead's dismissal of a cluster's alert: its complaints carry no alert until it grows (see
+        `GroupDetector`). Returns the customers it had (to restore the dismissal after a rebuild with
+        `customers`), or None when the cluster is no longer in the window."""
+        number = cluster_number(cluster_id)
+        dismissal = None if number is None else self.groups.dismiss(
+            number, None if customers is None else frozenset(customers))
+        return None if dismissal is None else sorted(dismissal.customers)
+
+    def cluster_holding(self, complaint_ids: list[str]) -> str | None:
+        """The id of the live cluster that holds most of these complaints (after a rebuild, ids may differ)."""
+        number = self.groups.cluster_holding(complaint_ids)
+        return None if number is None else cluster_name(number)
+
     # ---- persistence -------------------------------------------------------------------------------
     def save(self, directory: str | os.PathLike[str]) -> Path:
         """Write the state atomically and durably: a crash or power cut mid-save leaves the previous state."""
@@ -147,6 +166,7 @@ class SimilarityEngine:
             raise SimilarityStateError(f"{directory}: topic vectors of model {engine.model_version}, "
                                        f"the loaded model is {model_version}")
         engine.groups.index = load_index(directory / INDEX_DIR)  # type: ignore[assignment]
+        engine.groups.announced  # noqa: B018 — a state saved before alerts were announced: its alerts count as announced
         if config is not None:
             engine.config = config
             engine.repeats.config = config.repeat

@@ -17,6 +17,11 @@ matter alerts, its complaints still in the window move into one cluster that car
 shared terms; later complaints that carry those terms join it, whatever their topic vector says (a
 vector cluster is a topic and would dilute the matter), and matter clusters never merge with topic
 clusters.
+
+An alert is announced once per level (`GroupAlertRaised`, taken by the caller with `take_raised`): `emerging`,
+then `major`. A lead may dismiss it as not one incident (`dismiss`): the cluster keeps gathering its matter's
+complaints but they carry no alert, until it grows — new distinct customers (not in it when it was dismissed)
+at least `regrow_share` of those it had, and at least `regrow_customers` — and it is announced again.
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ import numpy as np
 from rapidfuzz import fuzz
 
 from triage.policy.schema import CoordinatedDetection, GroupDetection
-from triage.schemas import CoordinatedInfo, GroupAlert, GroupInfo
+from triage.schemas import CoordinatedInfo, GroupAlert, GroupAlertRaised, GroupInfo
 from triage.similarity.index import AutoIndex
 from triage.similarity.terms import TermBurst, TermStats
 
@@ -134,7 +139,25 @@ class Cluster:
         return sum(s.weight for s in self.shared if s.term in terms) / total if total else 0.0
 
 
+@dataclass(frozen=True, slots=True)
+class Dismissal:
+    """A lead said the cluster's alert is not one incident: its customers then, and how many new ones make it
+    alert again."""
+
+    customers: frozenset[str]
+    regrow_at: int  # new distinct customers needed
+
+    def new_customers(self, cluster: Cluster) -> int:
+        return sum(1 for customer in cluster.customers if customer not in self.customers)
+
+
 class GroupDetector:
+    # Alert bookkeeping; class defaults so that a state saved before it existed loads (as "nothing announced
+    # yet": `announced` then takes the alerted clusters as announced).
+    _announced: dict[int, GroupAlert] | None = None  # cluster number -> level announced
+    _dismissed: dict[int, Dismissal] | None = None
+    _raised: list[GroupAlertRaised] | None = None  # announced, not yet taken by the caller
+
     def __init__(self, config: GroupDetection, dim: int, index_threshold: int = 20_000, zone: tzinfo = UTC):
         self.config = config
         self.zone = zone  # for the times in summaries
@@ -151,6 +174,7 @@ class GroupDetector:
         self._next_cluster = 1
         self.now = -math.inf
         self.first_at = math.inf  # received_at of the earliest complaint seen: how much history there is
+        self._announced, self._dismissed, self._raised = {}, {}, []
 
     @property
     def window_seconds(self) -> float:
@@ -209,6 +233,8 @@ class GroupDetector:
             if cluster.number in self.alerted:
                 self.alerted[cluster.number] = self.summary(cluster)
             del self.clusters[cluster.number]
+            self.announced.pop(cluster.number, None)
+            self.dismissed.pop(cluster.number, None)
 
     # ---- copy-paste campaigns ---------------------------------------------------------------------
     def coordinated(self, member: Member, neighbours: list[tuple[Member, float]],
@@ -270,9 +296,9 @@ class GroupDetector:
             self._join(best, member, best.carried(member.terms))
 
         best = self._matter(member, neighbours, best)
-        self._update_alert(best)
+        self._update_alert(best, member)
         return GroupInfo(cluster_id=best.id, cluster_size=len(best.members),
-                         distinct_customers=len(best.customers), alert=best.alert)
+                         distinct_customers=len(best.customers), alert=self.effective_alert(best))
 
     def _open(self, at: float) -> Cluster:
         cluster = Cluster(number=self._next_cluster, first_seen=at, last_seen=at)
@@ -325,7 +351,22 @@ class GroupDetector:
         if gone.number in self.alerted:
             del self.alerted[gone.number]
             self.alerted[keep.number] = None
+        self._merge_alerts(keep, gone)
         return keep
+
+    def _merge_alerts(self, keep: Cluster, gone: Cluster) -> None:
+        """The merged cluster has announced what either had; it stays dismissed only if every part that
+        alerted was dismissed (a live alert absorbing a dismissed one stays live)."""
+        announced, dismissed = self.announced, self.dismissed
+        keep_level, gone_level = announced.get(keep.number), announced.pop(gone.number, None)
+        if keep_level or gone_level:
+            announced[keep.number] = keep_level if _LEVEL[keep_level] >= _LEVEL[gone_level] else gone_level  # type: ignore[assignment]
+        kept, went = dismissed.pop(keep.number, None), dismissed.pop(gone.number, None)
+        live = (keep_level is not None and kept is None) or (gone_level is not None and went is None)
+        if live or (kept is None and went is None):
+            return
+        customers = (kept.customers if kept else frozenset()) | (went.customers if went else frozenset())
+        dismissed[keep.number] = Dismissal(customers, self._regrow_at(len(customers)))
 
     # ---- matters: the alert ----------------------------------------------------------------------
     def _matter_for(self, member: Member) -> Cluster | None:
@@ -477,13 +518,76 @@ class GroupDetector:
         weights = {n.key: sum(terms.get(t, 0.0) for t in n.terms) for n in [*recent, member]}
         return keys, shared, weights
 
-    def _update_alert(self, cluster: Cluster) -> None:
+    def _update_alert(self, cluster: Cluster, member: Member) -> None:
         if cluster.alert is None:
             return
         if len(cluster.customers) >= self.config.major_customers:
             cluster.alert = "major"
         self.alerted[cluster.number] = None
         self.refresh_label(cluster)  # so the alert keeps its words after its members expire
+        dismissal = self.dismissed.get(cluster.number)
+        regrown = dismissal is not None and dismissal.new_customers(cluster) >= dismissal.regrow_at
+        if dismissal is not None and not regrown:
+            return
+        previous = None if regrown else self.announced.get(cluster.number)
+        if regrown:
+            del self.dismissed[cluster.number]
+        elif _LEVEL[cluster.alert] <= _LEVEL[previous]:
+            return
+        self.announced[cluster.number] = cluster.alert
+        self.raised.append(GroupAlertRaised(
+            cluster_id=cluster.id, level=cluster.alert, previous_level=previous, regrown=regrown,
+            distinct_customers=len(cluster.customers), members=list(cluster.ever),
+            terms=[s.term for s in cluster.shared], trigger=member.complaint_id,
+            raised_at=datetime.fromtimestamp(member.at, self.zone)))
+
+    # ---- alerts: announced, dismissed ------------------------------------------------------------
+    @property
+    def announced(self) -> dict[int, GroupAlert]:
+        if self._announced is None:
+            self._announced = {number: cluster.alert for number in self.alerted
+                               if (cluster := self.clusters.get(number)) is not None and cluster.alert}
+        return self._announced
+
+    @property
+    def dismissed(self) -> dict[int, Dismissal]:
+        if self._dismissed is None:
+            self._dismissed = {}
+        return self._dismissed
+
+    @property
+    def raised(self) -> list[GroupAlertRaised]:
+        if self._raised is None:
+            self._raised = []
+        return self._raised
+
+    def take_raised(self) -> list[GroupAlertRaised]:
+        """The alerts announced since the last call, oldest first."""
+        raised, self._raised = self.raised, []
+        return raised
+
+    def effective_alert(self, cluster: Cluster) -> GroupAlert | None:
+        """The cluster's alert as its complaints carry it: none while a lead's dismissal holds."""
+        return None if cluster.number in self.dismissed else cluster.alert
+
+    def _regrow_at(self, customers: int) -> int:
+        return max(self.config.regrow_customers, math.ceil(self.config.regrow_share * customers))
+
+    def dismiss(self, number: int, customers: frozenset[str] | None = None) -> Dismissal | None:
+        """A lead's dismissal of a live cluster's alert (None when the cluster is no longer in the window).
+        `customers`: those it had when dismissed, when restoring a dismissal after a rebuild (default: now)."""
+        cluster = self.clusters.get(number)
+        if cluster is None:
+            return None
+        customers = frozenset(cluster.customers) if customers is None else customers
+        dismissal = self.dismissed[number] = Dismissal(customers, self._regrow_at(len(customers)))
+        return dismissal
+
+    def cluster_holding(self, complaint_ids: list[str]) -> int | None:
+        """The live cluster that holds most of these complaints (a scan of the window: for start-up only)."""
+        wanted = set(complaint_ids)
+        counts = Counter(m.cluster for m in self.members.values() if m.complaint_id in wanted)
+        return counts.most_common(1)[0][0] if counts else None
 
     # ---- reading ---------------------------------------------------------------------------------
     def refresh_label(self, cluster: Cluster) -> list[str]:
@@ -538,6 +642,7 @@ class GroupDetector:
             "last_seen": _iso(cluster.last_seen, self.zone),
             "growth": self._growth(cluster),
             "alert": cluster.alert,
+            "dismissed": cluster.number in self.dismissed,
             "first_alert_at": None if cluster.first_alert_at is None else _iso(cluster.first_alert_at, self.zone),
             "representative": cluster.representative,
             "merged_from": [cluster_name(n) for n in cluster.merged_from],
