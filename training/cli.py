@@ -19,6 +19,7 @@ import typer
 from rich.markup import escape
 from rich.progress import TaskID
 
+from training.backtest.cli import backtest
 from triage.config import get_settings
 from triage.console import ModelOption, err, fail, load_model, progress_bars, require_extra
 from triage.data import DataError, read_table
@@ -33,6 +34,7 @@ def register(app: typer.Typer) -> None:
     app.command()(promote)
     app.command()(init)
     app.command()(audit)
+    app.command()(backtest)
 
 
 def train(
