@@ -13,6 +13,7 @@ from triage.models import TriageModel
 from triage.policy import Policy, PolicyEngine, load_policy
 from triage.schemas import ComplaintIn, Decision, GroupAlertRaised, GroupInfo, Prediction, SimilarityFlags
 from triage.similarity.engine import SimilarityEngine
+from triage.similarity.matter import DEFAULT_REFERENCE_KEY
 from triage.similarity.terms import warm_terms
 
 
@@ -42,11 +43,16 @@ class TriageService:
 
     Three engines meet around here and each has its own name: `policy_engine` applies the routing policy,
     `similarity` is the similarity engine (the window of recent complaints), and the store's SQLAlchemy engine
-    is `Store.sql_engine` in the serving shell."""
+    is `Store.sql_engine` in the serving shell.
 
-    def __init__(self, model: TriageModel, policy: Policy, similarity: SimilarityEngine | None = None):
+    `reference_key` keys the hashes of contract and card numbers in the similarity windows this service builds
+    (`similarity_window`); a service passes its secret, the library and tests use the default."""
+
+    def __init__(self, model: TriageModel, policy: Policy, similarity: SimilarityEngine | None = None,
+                 reference_key: bytes = DEFAULT_REFERENCE_KEY):
         self.model = model
         self.policy = policy
+        self.reference_key = reference_key
         self.policy_engine = PolicyEngine(policy)
         self.similarity = similarity
 
@@ -58,11 +64,19 @@ class TriageService:
         return cls(model, policy, cls.new_similarity(model, policy) if with_similarity else None)
 
     @staticmethod
-    def new_similarity(model: TriageModel, policy: Policy, index_threshold: int = 20_000) -> SimilarityEngine:
+    def new_similarity(model: TriageModel, policy: Policy, index_threshold: int = 20_000,
+                       reference_key: bytes = DEFAULT_REFERENCE_KEY) -> SimilarityEngine:
+        """An empty similarity window for this model's topic vectors. `reference_key` keys the hashes of the
+        contract and card numbers that identify a matter (a service passes its secret; see `matter.py`)."""
         dim = model.topics_.n_topic_dims_ + len(model.classes_)
-        similarity = SimilarityEngine(policy.similarity, dim, index_threshold=index_threshold, zone=policy.zone)
+        similarity = SimilarityEngine(policy.similarity, dim, index_threshold=index_threshold, zone=policy.zone,
+                                      reference_key=reference_key)
         similarity.model_version = model.version_
         return similarity
+
+    def similarity_window(self) -> SimilarityEngine:
+        """An empty similarity window for this service's model, policy and reference key."""
+        return self.new_similarity(self.model, self.policy, reference_key=self.reference_key)
 
     def warm(self) -> None:
         """The model's lazy work and the similarity layer's word tables, before the first complaint."""

@@ -20,6 +20,7 @@ from triage.policy.schema import Similarity
 from triage.schemas import GroupAlertRaised, SimilarityResult
 from triage.similarity.corrections import MatterCorrection
 from triage.similarity.groups import GroupDetector, Member, cluster_name, cluster_number
+from triage.similarity.matter import DEFAULT_REFERENCE_KEY, key_fingerprint
 from triage.similarity.repeat import RepeatDetector
 from triage.similarity.terms import candidate_terms
 
@@ -38,10 +39,11 @@ class SimilarityEngine:
     # that a snapshot saved before corrections existed loads as "none applied".
     corrections_applied: int = 0
 
-    def __init__(self, config: Similarity, dim: int, index_threshold: int = 20_000, zone: tzinfo = UTC):
+    def __init__(self, config: Similarity, dim: int, index_threshold: int = 20_000, zone: tzinfo = UTC,
+                 reference_key: bytes = DEFAULT_REFERENCE_KEY):
         self.config = config
         self.dim = dim
-        self.repeats = RepeatDetector(config.repeat)
+        self.repeats = RepeatDetector(config.repeat, reference_key=reference_key)
         self.groups = GroupDetector(config.groups, dim, index_threshold=index_threshold, zone=zone)
         self._next_key = 0
         self.model_version: str | None = None  # the model whose topic vectors are in the window
@@ -145,10 +147,11 @@ class SimilarityEngine:
 
     @classmethod
     def load(cls, directory: str | os.PathLike[str], config: Similarity | None = None,
-             model_version: str | None = None) -> SimilarityEngine:
+             model_version: str | None = None, reference_key: bytes = DEFAULT_REFERENCE_KEY) -> SimilarityEngine:
         """Load a saved state (a trusted file: it is a pickle). `config` replaces the saved thresholds.
         With `model_version`, refuse a state whose topic vectors another model made (their spaces differ:
-        the window must be rebuilt from the stored complaints instead)."""
+        the window must be rebuilt from the stored complaints instead); refuse one whose references were
+        hashed with another `reference_key` (the key itself is never saved)."""
         from triage.similarity.index import load_index
 
         directory = Path(directory)
@@ -165,6 +168,9 @@ class SimilarityEngine:
         if model_version is not None and engine.model_version != model_version:
             raise SimilarityStateError(f"{directory}: topic vectors of model {engine.model_version}, "
                                        f"the loaded model is {model_version}")
+        if getattr(engine.repeats, "reference_key_id", None) != key_fingerprint(reference_key):
+            raise SimilarityStateError(f"{directory}: references hashed with another reference key")
+        engine.repeats.reference_key = reference_key
         engine.groups.index = load_index(directory / INDEX_DIR)  # type: ignore[assignment]
         engine.groups.announced  # noqa: B018 — a state saved before alerts were announced: its alerts count as announced
         if config is not None:

@@ -22,7 +22,15 @@ from triage.policy.schema import RepeatDetection
 from triage.schemas import RelatedComplaint, RepeatInfo
 from triage.similarity.corrections import MatterCorrection, correct
 from triage.similarity.facts import Facts, extract_facts, new_facts
-from triage.similarity.matter import FOLLOW_UP, MatterKeys, WordRarity, matter_keys, shared_names
+from triage.similarity.matter import (
+    DEFAULT_REFERENCE_KEY,
+    FOLLOW_UP,
+    MatterKeys,
+    WordRarity,
+    key_fingerprint,
+    matter_keys,
+    shared_names,
+)
 
 
 @dataclass(slots=True)
@@ -57,6 +65,21 @@ class RepeatDetector:
     _histories: dict[str, list[_Earlier]] = field(default_factory=dict)
     _expiry: deque[tuple[float, str]] = field(default_factory=deque)  # (time, customer) in arrival order
     _rarity: WordRarity = field(default_factory=WordRarity)
+    # Keys the hashes of contract and card numbers. Never saved with the window, only its fingerprint
+    # (`reference_key_id`): a window loaded with another key must be rebuilt, its hashes would never match.
+    reference_key: bytes = field(default=DEFAULT_REFERENCE_KEY, repr=False)
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state["reference_key"] = None
+        state["reference_key_id"] = key_fingerprint(self.reference_key)
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        # A window saved before the key was a setting hashed with the default key.
+        state.setdefault("reference_key_id", key_fingerprint(DEFAULT_REFERENCE_KEY))
+        state.pop("reference_key", None)  # the class default until the loader gives the key it checked
+        self.__dict__.update(state)
 
     def candidate(self, vector: np.ndarray, words: str, terms: frozenset[str], category: str, keys: MatterKeys,
                   earlier: _Earlier) -> _Candidate:
@@ -107,7 +130,7 @@ class RepeatDetector:
         if not customer_id:  # anonymous: nothing to compare with, and nothing to remember
             return RepeatInfo()
         facts = extract_facts(text)
-        keys = matter_keys(text, facts.identifiers, raw_text)
+        keys = matter_keys(text, facts.identifiers, raw_text, self.reference_key)
         terms = frozenset(words.split()) | {_name_term(n) for n in keys.names}
         history = self._histories.setdefault(customer_id, [])
         # The window's word counts include this complaint, so a word only this customer used is the rarest.

@@ -27,7 +27,7 @@ from triage.similarity.corrections import (
     correct,
     moved,
 )
-from triage.similarity.engine import SimilarityEngine
+from triage.similarity.engine import SimilarityEngine, SimilarityStateError
 from triage.similarity.matter import FOLLOW_UP, WordRarity, mask_reference, matter_keys, same_name, shared_names
 
 DIM = 8
@@ -307,3 +307,30 @@ def test_corrections_survive_a_saved_and_loaded_window(tmp_path):
     loaded = SimilarityEngine.load(tmp_path / "window")
     assert loaded.repeats.matters("U1") == {"A1": "A1", "C1": "A1"}
     assert loaded.corrections_applied == 7
+
+
+# --- the reference key -----------------------------------------------------------------------------------
+
+def test_references_are_hashed_with_the_key_given():
+    reference = "XF20230518-0712"
+    default = matter_keys("合同", identifiers=[reference])
+    keyed = matter_keys("合同", identifiers=[reference], key=b"a service's own secret")
+    assert list(default.references.values()) == list(keyed.references.values())  # shown the same, masked
+    assert set(default.references).isdisjoint(keyed.references)  # hashed apart
+
+
+def test_a_window_keeps_its_key_out_of_the_snapshot_and_refuses_another(tmp_path):
+    secret = b"k" * 80  # longer than BLAKE2b's 64-byte keys: reduced, not refused
+    engine = SimilarityEngine(Similarity(), DIM, reference_key=secret)
+    card = "6222021234567890128"
+    first, second = f"卡号{card}上个月被扣了一笔不明费用，请核实", f"卡号{card}的那笔不明扣费怎么还没有结果"
+    engine.observe("K1", "U1", T0, prepare_text(first).text, CATEGORY, TOPIC, raw_text=first)
+    engine.save(tmp_path / "window")
+    saved = b"".join(p.read_bytes() for p in (tmp_path / "window").rglob("*") if p.is_file())
+    assert secret not in saved and card.encode() not in saved
+    with pytest.raises(SimilarityStateError, match="another reference key"):
+        SimilarityEngine.load(tmp_path / "window")  # the library's default key
+    loaded = SimilarityEngine.load(tmp_path / "window", reference_key=secret)
+    again = loaded.observe("K2", "U1", T0 + timedelta(days=1), prepare_text(second).text, CATEGORY, TOPIC,
+                           raw_text=second)
+    assert again.repeat.matter_id == "K1" and any(s.startswith(card[:2]) for s in again.repeat.shared)
