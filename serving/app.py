@@ -4,7 +4,6 @@ review pages (`serving/pages/`)."""
 
 from __future__ import annotations
 
-import math
 import os
 import re
 import secrets
@@ -17,14 +16,15 @@ from pathlib import Path
 
 import structlog
 from fastapi import FastAPI, Request
-from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.routing import APIRoute
 from prometheus_client import CollectorRegistry
 from prometheus_fastapi_instrumentator import Instrumentator
 from starlette.middleware.sessions import SessionMiddleware
 from threadpoolctl import threadpool_limits
 
+from serving import errors
 from serving.config import ServiceSettings, get_service_settings
 from serving.logs import configure_logging, get_logger, scrub
 from serving.model_source import LoadedModel
@@ -88,16 +88,16 @@ def create_app(settings: ServiceSettings | None = None, model: LoadedModel | Non
     metrics = Metrics(registry)
     Instrumentator(registry=registry, excluded_handlers=["/metrics", "/healthz", "/readyz", "/static.*"]) \
         .instrument(app).expose(app, endpoint="/metrics", include_in_schema=True, tags=["ops"])
+    for route in app.routes:  # the document says what /metrics answers: Prometheus text, not JSON
+        if isinstance(route, APIRoute) and route.path == "/metrics":
+            route.response_class = PlainTextResponse
     app.add_middleware(SessionMiddleware, secret_key=_session_secret(settings), session_cookie="triage_session",
                        max_age=8 * 3600, same_site="strict", https_only=settings.secure_cookies)
 
-    @app.exception_handler(RequestValidationError)
-    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
-        """FastAPI's 422 body, with inputs JSON cannot hold (Infinity, NaN) given as text instead of a 500."""
-        errors = [{**error, "input": repr(error["input"])}
-                  if isinstance(error.get("input"), float) and not math.isfinite(error["input"]) else error
-                  for error in exc.errors()]
-        return JSONResponse({"detail": jsonable_encoder(errors)}, status_code=422)
+    # 422 echoing inputs JSON cannot hold (Infinity, lone surrogates) safely; 405 naming every method of the path
+    app.add_exception_handler(RequestValidationError, errors.invalid_request)
+    app.add_exception_handler(405, errors.method_not_allowed)
+    app.add_exception_handler(400, errors.unparsable_body)
 
     @app.middleware("http")
     async def request_context(request: Request, call_next):

@@ -17,6 +17,7 @@ from rich.table import Table
 from serving.config import ServiceSettings, get_service_settings
 from serving.roles import ROLES
 from triage.console import err, require_extra
+from triage.features.pii import mask_pii
 
 keys_app = typer.Typer(help="API keys: create, list, revoke.", no_args_is_help=True)
 feedback_app = typer.Typer(help="The leads' corrections as training rows.", no_args_is_help=True)
@@ -120,9 +121,14 @@ def list_keys(data_dir: DataDirOption = None,
 def revoke_key(key_id: Annotated[int, typer.Argument(help="The key's id (see `triage keys list`).")],
                data_dir: DataDirOption = None) -> None:
     """Revoke a key: requests with it get 401 from now on."""
+    from serving.store import LastAdminKey
+
     store = _store(data_dir)
     try:
         found = store.revoke_key(key_id)
+    except LastAdminKey as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
     finally:
         store.close()
     if not found:
@@ -136,8 +142,9 @@ def export_feedback(
     out: Annotated[Path, typer.Option(help="JSONL file to write.")],
     data_dir: DataDirOption = None,
 ) -> None:
-    """Write every reviewed complaint (the latest review wins) as a training row: text, category, tier,
-    department, and what the model had said. `triage train --feedback FILE` merges them."""
+    """Write every reviewed complaint (the latest review wins) as a training row: its text with personal data
+    masked, category, tier, department, and what the model had said (a correction that changed nothing is a
+    confirmation). `triage train --feedback FILE` merges them."""
     store = _store(data_dir)
     try:
         rows = list(store.feedback_rows())
@@ -145,7 +152,7 @@ def export_feedback(
         store.close()
     out.parent.mkdir(parents=True, exist_ok=True)
     with out.open("w", encoding="utf-8") as handle:
-        for row in rows:
-            handle.write(json.dumps(asdict(row), ensure_ascii=False) + "\n")
+        for row in rows:  # training data is kept and shared: the text masked as the model reads it
+            handle.write(json.dumps({**asdict(row), "text": mask_pii(row.text)[0]}, ensure_ascii=False) + "\n")
     corrected = sum(r.action == "correct" for r in rows)
     err.print(f"{len(rows)} reviewed complaints ({corrected} corrected) written to {out}")

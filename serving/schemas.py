@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, computed_field, model_validator
 
 from serving.roles import Role
 from triage.schemas import ClusterSummary, Decision
@@ -165,8 +165,16 @@ class DeadlinesOut(BaseModel):
 
 
 class StatsOut(BaseModel):
-    from_: datetime = Field(validation_alias="start", serialization_alias="from")
-    to: datetime = Field(validation_alias="end")
+    from_: datetime = Field(validation_alias="start", serialization_alias="from",
+                            description="The first instant counted (bank time).")
+    to: datetime = Field(validation_alias="end", description="The first instant not counted (bank time): a date-only "
+                         "`to` is the midnight after that day.")
+
+    @computed_field(description="The period in words: from ≤ received_at < to.")  # type: ignore[prop-decorator]
+    @property
+    def interval(self) -> str:
+        return f"{self.from_.isoformat()} <= received_at < {self.to.isoformat()}"
+
     complaints: int
     by_category: dict[str, int]
     by_channel: dict[str, int]

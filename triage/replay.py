@@ -17,7 +17,7 @@ from pydantic import ValidationError
 
 from triage.data import DataError, read_table
 from triage.policy import Policy
-from triage.schemas import ComplaintIn, validation_problems
+from triage.schemas import ComplaintIn, table_amount, validation_problems
 from triage.service import TriageService
 
 REQUIRED = ["complaint_id", "customer_id", "received_at", "text"]
@@ -61,7 +61,8 @@ def complaint_from_row(row: Mapping[str, Any], policy: Policy) -> ComplaintIn:
     for k in OPTIONAL:
         if k in row and row[k] is not None and not pd.isna(row[k]) and str(row[k]).strip() != "":
             record[k] = row[k]
-    complaint = ComplaintIn.model_validate({k: (str(v) if k != "amount" else v) for k, v in record.items()})
+    complaint = ComplaintIn.model_validate({k: (str(v) if k != "amount" else table_amount(v))
+                                            for k, v in record.items()})
     complaint.received_at = policy.localise(complaint.received_at)  # sortable: all aware
     return complaint
 

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import re
 import unicodedata
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
-from triage.vocabulary import Channel, GroupAlert, Tier
+from triage.vocabulary import BANK_TIMEZONE, Channel, GroupAlert, Tier
 
 # Clocks are counted on the official working calendar: a time far outside it is a typo, not a complaint.
 EARLIEST_RECEIVED = datetime(2000, 1, 1, tzinfo=UTC)
@@ -19,7 +21,8 @@ FUTURE_TOLERANCE = timedelta(days=1)  # clock skew between the intake system and
 class ComplaintIn(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    text: str = Field(min_length=1, description="The complaint as the customer wrote it.")
+    text: str = Field(min_length=1, description="The complaint as the customer wrote it. Accepted whole or refused, "
+                      "never cut: the service refuses (413) a text longer than its limit once normalised (NFKC).")
     # Ids appear in URL paths (/v1/complaints/{id}): no slashes, spaces or other separators.
     complaint_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9._:\-]{1,128}$",
                                      description="Your id: letters, digits and . _ : - (at most 128). "
@@ -28,9 +31,12 @@ class ComplaintIn(BaseModel):
                                     description="The customer's id in your systems (no / ? # or spaces).")
     channel: Channel | None = None
     product: str | None = Field(default=None, max_length=64, description="e.g. 信用卡, 消费贷, 房贷, 催收.")
-    received_at: datetime | None = Field(default=None, description="When the bank received it (ISO 8601; without a "
-                                         "zone: bank time). Omitted: now.")
-    amount: float | None = Field(default=None, ge=0, allow_inf_nan=False, description="Amount in dispute, in yuan.")
+    received_at: datetime | None = Field(default=None, description="When the bank received it: an ISO 8601 string "
+                                         "(2025-10-31T18:00:00+08:00), not a number; without a zone it is bank time "
+                                         f"({BANK_TIMEZONE}), and checked as such. Omitted: now.")
+    # strict: a JSON number; true or "12" is refused, not read as 1 or 12
+    amount: float | None = Field(default=None, ge=0, allow_inf_nan=False, strict=True,
+                                 description="Amount in dispute, in yuan: a number (not a string or boolean).")
 
     @field_validator("text")
     @classmethod
@@ -45,17 +51,48 @@ class ComplaintIn(BaseModel):
             raise ValueError("text has no visible characters")
         return text
 
+    @field_validator("received_at", mode="before")
+    @classmethod
+    def _iso_text(cls, value: Any) -> Any:
+        # pydantic would read 1700000000 (or "1700000000") as seconds since 1970: a unix time is not what the
+        # contract says, and an intake system that sends one has a bug we should not guess around.
+        if isinstance(value, bool | int | float) or (isinstance(value, str) and _NUMBER.fullmatch(value)):
+            raise ValueError("received_at must be an ISO 8601 string such as 2025-10-31T18:00:00+08:00, "
+                             "not a number")
+        return value
+
     @field_validator("received_at")
     @classmethod
-    def _plausible_time(cls, moment: datetime | None) -> datetime | None:
+    def _plausible_time(cls, moment: datetime | None, info: ValidationInfo) -> datetime | None:
         if moment is None:
             return None
-        aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)  # ± a day is all we check
-        if aware < EARLIEST_RECEIVED:
-            raise ValueError(f"received_at {moment.isoformat()} is before {EARLIEST_RECEIVED:%Y-%m-%d}")
-        if aware > datetime.now(UTC) + FUTURE_TOLERANCE:
-            raise ValueError(f"received_at {moment.isoformat()} is in the future")
+        zone = (info.context or {}).get("zone") or ZoneInfo(BANK_TIMEZONE)
+        problem = received_at_problem(moment, zone)
+        if problem:
+            raise ValueError(problem)
         return moment
+
+
+def table_amount(value: Any) -> Any:
+    """An amount from a CSV cell, which has no types: "12.5" is read as 12.5 there (and only there; the API
+    takes a JSON number). What is not a number is left for ComplaintIn to refuse by name."""
+    if isinstance(value, str) and _NUMBER.fullmatch(value):
+        return float(value)
+    return value
+
+
+_NUMBER = re.compile(r"\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*")
+
+
+def received_at_problem(moment: datetime, zone: tzinfo) -> str | None:
+    """Why a received_at cannot be a complaint's (None: it can). A time without a zone is bank time (`zone`),
+    so it is checked as the instant it will be stored as."""
+    aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=zone)
+    if aware < EARLIEST_RECEIVED:
+        return f"received_at {moment.isoformat()} is before {EARLIEST_RECEIVED:%Y-%m-%d} (UTC)"
+    if aware > datetime.now(UTC) + FUTURE_TOLERANCE:
+        return f"received_at {moment.isoformat()} is in the future"
+    return None
 
 
 class LabelProbability(BaseModel):
@@ -269,5 +306,16 @@ def validation_problems(errors: ValidationError | list[dict[str, Any]], separato
     """Pydantic's validation errors in one line, each as `field.path: message` (or the message alone): what
     the CLI, replay, the batch endpoint and the review pages say about input they refuse."""
     items = errors.errors() if isinstance(errors, ValidationError) else errors
-    return separator.join(f"{'.'.join(map(str, e['loc'])) or 'item'}: {e['msg']}" if locations else str(e["msg"])
-                          for e in items)
+    return separator.join(f"{'.'.join(map(str, e['loc'])) or 'item'}: {problem_message(e)}" if locations
+                          else problem_message(e) for e in items)
+
+
+def problem_message(error: Any) -> str:
+    """One validation error's message, in words that say what is wrong where pydantic's do not."""
+    value = error.get("input")
+    if error.get("type") == "string_unicode" and isinstance(value, str):
+        halves = sorted({f"U+{ord(ch):04X}" for ch in value if 0xD800 <= ord(ch) <= 0xDFFF})
+        if halves:  # JSON's "\ud800" without its pair: pydantic says only "unable to parse raw data"
+            return (f"not valid Unicode text: it holds a lone UTF-16 surrogate ({', '.join(halves[:5])}); send "
+                    "whole characters (a surrogate pair, or the character itself)")
+    return str(error.get("msg", "invalid"))

@@ -17,3 +17,6 @@ ReviewAction = Literal["confirm", "correct"]
 REVIEW_ACTIONS: tuple[ReviewAction, ...] = get_args(ReviewAction)
 
 GroupAlert = Literal["emerging", "major"]
+
+# The bank's time zone: a time given without one is read in it (the policy file may name another).
+BANK_TIMEZONE = "Asia/Shanghai"

@@ -22,9 +22,10 @@ from serving.intake import Intake
 from serving.pages.filters import STATIC, Chart, growth_chart, segment, templates
 from serving.pages.session import csrf_ok, flash, local_path, sign_in, to_login
 from serving.pages.session import csrf_token as session_csrf_token
+from serving.params import MAX_AGE_HOURS, MAX_OFFSET
 from serving.roles import LEAD
 from serving.schemas import ReviewIn
-from serving.store import ComplaintRecord, ComplaintSummary, QueueFilter, Store
+from serving.store import ComplaintRecord, ComplaintSummary, NothingToCorrect, QueueFilter, Store
 from triage.schemas import ClusterSummary, validation_problems
 from triage.vocabulary import TIERS
 
@@ -128,8 +129,8 @@ def _hours(raw: str | None, name: str, problems: list[str]) -> float | None:
         value = float(raw)
     except ValueError:
         value = -1.0
-    if not value >= 0 or value == float("inf"):
-        problems.append(f"{name}必须是不小于 0 的小时数（已忽略「{raw}」）")
+    if not 0 <= value <= MAX_AGE_HOURS:  # NaN fails too; past the bound the clock arithmetic overflows
+        problems.append(f"{name}必须是 0 到 {MAX_AGE_HOURS:g} 之间的小时数（已忽略「{raw}」）")
         return None
     return value
 
@@ -157,7 +158,7 @@ def queue_page(request: Request, intake: PageIntake, store: StoreDep, tier: str 
     if high is not None:
         chosen["max_age_hours"] = f"{high:g}"
     page_size = _int(limit, PAGE_SIZE, 1, MAX_PAGE_SIZE)
-    start = _int(offset, 0, 0, 10**9)
+    start = _int(offset, 0, 0, MAX_OFFSET)
     filters = QueueFilter(chosen["tier"] or None, chosen["category"] or None, chosen["department"] or None,
                           low, high)
     total, items = store.queue(filters, page_size, start)
@@ -264,7 +265,12 @@ def review_complaint(request: Request, complaint_id: str, viewer: Viewer, runtim
         context.update(error=problem or "无效的请求。",
                        form={"category": category, "tier": tier, "department": department, "comment": comment})
         return render(request, "complaint.html", context, 422)
-    store.review(complaint_id, viewer, body.action, body.category, body.tier, body.department, body.comment)
+    try:
+        store.review(complaint_id, viewer, body.action, body.category, body.tier, body.department, body.comment)
+    except NothingToCorrect:  # another lead made the same change meanwhile
+        context = _complaint_context(intake, store, store.complaint(complaint_id) or record)
+        context.update(error="该投诉已是所选的类别、等级和部门，无需更正；若路由无误，请点「确认」。")
+        return render(request, "complaint.html", context, 422)
     if body.action == "confirm":
         flash(request, f"已确认 {complaint_id}。")
     else:

@@ -7,8 +7,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, HTTPException, status
 
 from serving.deps import Admin, AnyRole, IntakeDep, RuntimeDep, StoreDep
+from serving.params import KeyId
 from serving.runtime import ReloadInProgress
 from serving.schemas import KeyCreated, KeyIn, KeyOut, ModelOut, error_responses
+from serving.store import LastAdminKey
 
 router = APIRouter(prefix="/v1", tags=["admin"])
 
@@ -48,7 +50,12 @@ def create_key(body: Annotated[KeyIn, Body()], _: Admin, store: StoreDep) -> Any
 
 
 @router.delete("/admin/keys/{key_id}", status_code=204, summary="Revoke an API key",
-               responses=error_responses(401, 403, 404))
-def revoke_key(key_id: int, _: Admin, store: StoreDep) -> None:
-    if not store.revoke_key(key_id):
+               description="The last active admin key cannot be revoked (409): create another admin key first.",
+               responses=error_responses(401, 403, 404, 409))
+def revoke_key(key_id: KeyId, _: Admin, store: StoreDep) -> None:
+    try:
+        found = store.revoke_key(key_id)
+    except LastAdminKey as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
+    if not found:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no key {key_id}")

@@ -2,24 +2,52 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import APIRouter, HTTPException, status
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
 from serving.deps import IntakeDep, ReadableComplaint, Reader, RuntimeDep, StoreDep, Submitter
-from serving.intake import Accepted, IdConflict, StoreFailure
+from serving.errors import safe_text
+from serving.intake import Accepted, IdConflict, Intake, StoreFailure
+from serving.params import Limit, Offset
+from serving.routes.review import invalid_body
 from serving.schemas import BatchIn, BatchItemOut, BatchOut, ComplaintRecord, CustomerComplaints, error_responses
-from triage.schemas import ComplaintIn, Decision, validation_problems
+from serving.store import Store
+from triage.features.normalize import normalize_text
+from triage.schemas import ComplaintIn, Decision, received_at_problem, validation_problems
+from triage.service import FieldProblem
 
 router = APIRouter(prefix="/v1", tags=["complaints"])
 
 
 def _too_long(complaint: ComplaintIn, limit: int) -> str | None:
-    if len(complaint.text) > limit:
-        return f"text has {len(complaint.text)} characters; at most {limit} are accepted"
+    """Decided on the text the model reads and the decision shows: normalised (NFKC), which can be longer than
+    what was sent (ﷺ is 18 characters). Longer than the limit is refused, never cut."""
+    sent, read = len(complaint.text), len(normalize_text(complaint.text))
+    if read > limit:
+        grown = "" if read == sent else f" once normalised (NFKC; {sent} as sent)"
+        return f"text has {read} characters{grown}; at most {limit} are accepted, and a text is never cut"
     return None
+
+
+def _invalid_time(complaint: ComplaintIn, intake: Intake) -> str | None:
+    """A time without a zone is read in the policy's zone: checked again in it (ComplaintIn checks in the default
+    bank zone, which a policy may change)."""
+    if complaint.received_at is None or complaint.received_at.tzinfo is not None:
+        return None
+    return received_at_problem(complaint.received_at, intake.service.policy.zone)
+
+
+def _taken_by_others(store: Store, complaint_ids: list[str], key_id: int) -> set[str]:
+    """Of these stored ids, those another key submitted: its decision is not this key's to see."""
+    return {complaint_id for complaint_id, owner in store.submitters(complaint_ids).items()
+            if owner is not None and owner != key_id}
+
+
+def _taken_message(complaint_id: str) -> str:
+    return f"complaint_id {complaint_id!r} is taken by a complaint another key submitted; choose another id"
 
 
 @router.post("/complaints", status_code=201, response_model=Decision,
@@ -33,6 +61,9 @@ def submit(complaint: ComplaintIn, principal: Submitter, runtime: RuntimeDep, in
     problem = _too_long(complaint, runtime.settings.max_text_chars)
     if problem:
         raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, problem)
+    problem = _invalid_time(complaint, intake)
+    if problem:
+        raise invalid_body([FieldProblem("received_at", str(complaint.received_at), problem)])
     accept = runtime.batcher or intake
     try:
         accepted = accept.submit(complaint, principal.key_id)
@@ -40,6 +71,8 @@ def submit(complaint: ComplaintIn, principal: Submitter, runtime: RuntimeDep, in
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
     except StoreFailure as exc:
         raise HTTPException(status.HTTP_500_INTERNAL_SERVER_ERROR, f"{exc}; nothing was accepted, retry") from None
+    if not accepted.created and _taken_by_others(runtime.store, [str(complaint.complaint_id)], principal.key_id):
+        raise HTTPException(status.HTTP_409_CONFLICT, _taken_message(str(complaint.complaint_id)))
     if accepted.created:
         runtime.metrics.count(accepted.decision)
     return JSONResponse(accepted.decision.payload, status_code=201 if accepted.created else 200)
@@ -75,9 +108,19 @@ def submit_batch(batch: BatchIn, principal: Submitter, runtime: RuntimeDep, inta
         if problem:
             failed(index, 413, complaint.complaint_id, problem)
             continue
+        problem = _invalid_time(complaint, intake)
+        if problem:
+            failed(index, 422, complaint.complaint_id, f"received_at: {problem}")
+            continue
         valid.append((index, complaint))
     outcomes = intake.submit_many([c for _, c in valid], principal.key_id) if valid else []
+    retried = [str(c.complaint_id) for (_, c), o in zip(valid, outcomes, strict=True)
+               if isinstance(o, Accepted) and not o.created]
+    others = _taken_by_others(runtime.store, retried, principal.key_id)
     for (index, complaint), outcome in zip(valid, outcomes, strict=True):
+        if isinstance(outcome, Accepted) and not outcome.created and complaint.complaint_id in others:
+            failed(index, 409, complaint.complaint_id, _taken_message(str(complaint.complaint_id)))
+            continue
         if isinstance(outcome, IdConflict | StoreFailure):
             failed(index, 409 if isinstance(outcome, IdConflict) else 500, complaint.complaint_id, str(outcome))
             continue
@@ -94,7 +137,7 @@ def submit_batch(batch: BatchIn, principal: Submitter, runtime: RuntimeDep, inta
 
 def _id_of(raw: dict) -> str | None:
     value = raw.get("complaint_id") if isinstance(raw, dict) else None
-    return value if isinstance(value, str) else None
+    return safe_text(value) if isinstance(value, str) else None  # echoed: a lone surrogate must not fail the batch
 
 
 @router.get("/complaints/{complaint_id}", response_model=ComplaintRecord,
@@ -108,8 +151,7 @@ def get_complaint(record: ReadableComplaint) -> Any:
 @router.get("/customers/{customer_id}/complaints", response_model=CustomerComplaints,
             summary="A customer's complaints, newest first, and their matters", responses=error_responses(401, 403))
 def customer_complaints(customer_id: str, principal: Reader, store: StoreDep,
-                        limit: Annotated[int, Query(ge=1, le=200)] = 50,
-                        offset: Annotated[int, Query(ge=0)] = 0) -> CustomerComplaints:
+                        limit: Limit = 50, offset: Offset = 0) -> CustomerComplaints:
     own = principal.key_id if principal.role == "intake" else None
     total, items = store.customer_complaints(customer_id, limit, offset, submitted_by=own)
     matters = store.customer_matters(customer_id, submitted_by=own)

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Query, status
 
 from serving.deps import IntakeDep, Lead, StoreDep
+from serving.params import EARLIEST_DAY, LATEST_DAY, DayOrMoment, period_end, period_start
 from serving.schemas import ClustersOut, StatsOut, error_responses
 
 router = APIRouter(prefix="/v1", tags=["groups"])
@@ -21,18 +22,23 @@ def clusters(_: Lead, intake: IntakeDep, store: StoreDep) -> Any:
 
 @router.get("/stats", response_model=StatsOut, response_model_by_alias=True,
             summary="The monthly figures: counts by category, channel, tier, department; shares; deadlines",
-            description="Complaints received in [from, to). Defaults: from the start of this month (bank time) to "
-                        "now. A time without a zone is bank time.",
+            description="Complaints received in [from, to): `from` included, `to` not; the response gives both as "
+                        "instants in bank time. A date alone is a whole day in bank time: `from=2025-10-01&"
+                        "to=2025-10-31` is all of October, to 2025-11-01T00:00:00+08:00. A time without a zone is "
+                        "bank time. Defaults: from the start of this month (bank time) to now. Dates from "
+                        f"{EARLIEST_DAY} to {LATEST_DAY}.",
             responses=error_responses(400, 401, 403, 503))
 def stats(_: Lead, intake: IntakeDep, store: StoreDep,
-          start: Annotated[datetime | None, Query(alias="from")] = None,
-          end: Annotated[datetime | None, Query(alias="to")] = None) -> Any:
-    policy = intake.service.policy
+          start: Annotated[DayOrMoment | None, Query(alias="from", description="First day or instant included.")]
+          = None,
+          end: Annotated[DayOrMoment | None, Query(alias="to", description="Last day included, or the first instant "
+                                                                           "not included.")] = None) -> Any:
+    zone = intake.service.policy.zone
     now = datetime.now(UTC)
-    local_now = now.astimezone(policy.zone)
-    start_at = policy.localise(start) if start else local_now.replace(day=1, hour=0, minute=0, second=0,
-                                                                      microsecond=0)
-    end_at = policy.localise(end) if end else now
+    local_now = now.astimezone(zone)
+    start_at = period_start(start, zone) if start is not None else local_now.replace(
+        day=1, hour=0, minute=0, second=0, microsecond=0)
+    end_at = period_end(end, zone) if end is not None else now
     if end_at <= start_at:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, "'to' must be after 'from'")
-    return store.stats(start_at, end_at, now)
+    return store.stats(start_at.astimezone(zone), end_at.astimezone(zone), now)

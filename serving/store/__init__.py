@@ -1,6 +1,7 @@
 """The durable store: complaints, every decision (the audit trail), reviews, clusters, API keys."""
 
-from serving.store.complaints import NewComplaint, QueueFilter, StoreConflict, content_hash
+from serving.store.complaints import NewComplaint, NothingToCorrect, QueueFilter, StoreConflict, content_hash
+from serving.store.keys import LastAdminKey
 from serving.store.records import (
     ComplaintRecord,
     ComplaintSummary,
@@ -20,7 +21,9 @@ __all__ = [
     "ComplaintSummary",
     "FeedbackRow",
     "KeyRecord",
+    "LastAdminKey",
     "NewComplaint",
+    "NothingToCorrect",
     "Principal",
     "QueueFilter",
     "ReviewRecord",

@@ -38,6 +38,10 @@ class StoreConflict(Exception):
     """The complaint id is taken by a complaint with other content."""
 
 
+class NothingToCorrect(ValueError):
+    """A correction to the routing the complaint already has."""
+
+
 @dataclass(frozen=True)
 class NewComplaint:
     """A decided complaint, ready to be stored."""
@@ -76,6 +80,14 @@ class ComplaintStore(StoreBase):
         with self.session() as session:
             return set(session.scalars(select(Complaint.complaint_id)
                                       .where(Complaint.complaint_id.in_(set(complaint_ids)))))
+
+    def submitters(self, complaint_ids: list[str]) -> dict[str, int | None]:
+        """The key that submitted each of these stored complaints (an idempotent retry is its key's alone)."""
+        if not complaint_ids:
+            return {}
+        with self.session() as session:
+            return dict(session.execute(select(Complaint.complaint_id, Complaint.submitted_by)
+                                        .where(Complaint.complaint_id.in_(set(complaint_ids)))).tuples())
 
     def find(self, complaint_id: str) -> StoredComplaint | None:
         """The content hash and latest decision of a stored complaint, or None."""
@@ -209,6 +221,12 @@ class ComplaintStore(StoreBase):
                                     .with_for_update())
             if record is None:
                 return None
+            if action == "correct" and (category or record.category, tier or record.tier,
+                                        department or record.department) == (record.category, record.tier,
+                                                                              record.department):
+                raise NothingToCorrect(f"{complaint_id!r} is already routed to category {record.category}, tier "
+                                       f"{record.tier}, department {record.department}: a correction must change "
+                                       "one of them (to agree with the routing, confirm it)")
             review = Review(complaint_seq=record.seq, key_id=principal.key_id, reviewer=principal.name,
                             action=action, category=category or record.category, tier=tier or record.tier,
                             department=department or record.department, comment=comment,
@@ -231,7 +249,7 @@ class ComplaintStore(StoreBase):
             for review, complaint_id, text in session.execute(query):
                 latest[complaint_id] = FeedbackRow(
                     complaint_id=complaint_id, text=text, category=review.category, tier=review.tier,
-                    department=review.department, action=review.action,
+                    department=review.department, action=_effective_action(review),
                     original_category=review.previous_category, original_tier=review.previous_tier,
                     reviewer=review.reviewer, reviewed_at=review.created_at.isoformat())
             yield from latest.values()
@@ -323,6 +341,17 @@ def _history(record: DecisionRecord) -> DecisionHistory:
         decided_at=record.created_at, model_version=record.model_version, policy_version=record.policy_version,
         category=record.category, confidence=record.confidence, tier=record.tier, department=record.department,
         rules=record.rules)
+
+
+def _changed(review: Review) -> bool:
+    return (review.category, review.tier, review.department) != (
+        review.previous_category, review.previous_tier, review.previous_department)
+
+
+def _effective_action(review: Review) -> str:
+    """A correction is one only when it changed the routing (reviews stored before such corrections were refused
+    may not have): otherwise it agreed with it."""
+    return "correct" if review.action == "correct" and _changed(review) else "confirm"
 
 
 def _review(review: Review) -> ReviewRecord:

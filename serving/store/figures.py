@@ -5,12 +5,16 @@ from __future__ import annotations
 from collections import Counter
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 
 from serving.store.base import StoreBase
 from serving.store.records import DeadlineFigures, ReviewFigures, Stats
 from serving.store.tables import Complaint, Review, utcnow
 from triage.vocabulary import TIERS
+
+# A correction counts when it changed the routing (a "correction" to the same labels is an agreement).
+ROUTING_CHANGED = or_(Review.category != Review.previous_category, Review.tier != Review.previous_tier,
+                      Review.department != Review.previous_department)
 
 
 class FigureStore(StoreBase):
@@ -29,7 +33,8 @@ class FigureStore(StoreBase):
             corrected = session.scalar(
                 select(func.count(func.distinct(Review.complaint_seq)))
                 .join(Complaint, Complaint.seq == Review.complaint_seq)
-                .where(Review.action == "correct", Complaint.received_at >= start, Complaint.received_at < end)) or 0
+                .where(Review.action == "correct", ROUTING_CHANGED,
+                       Complaint.received_at >= start, Complaint.received_at < end)) or 0
         total = len(rows)
         due = [r for r in rows if r.respond_by <= now]
 

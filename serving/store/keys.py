@@ -7,6 +7,7 @@ import secrets
 import time
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from serving.roles import ROLES
 from serving.store.base import StoreBase
@@ -21,6 +22,10 @@ def hash_key(secret: str) -> str:
     # Keys are 256-bit random strings, not passwords: a plain SHA-256 cannot be brute-forced, and lets a
     # request find its key with one indexed lookup (a salted slow hash would need a scan).
     return hashlib.sha256(secret.encode()).hexdigest()
+
+
+class LastAdminKey(Exception):
+    """Revoking this key would leave no active admin key."""
 
 
 class KeyStore(StoreBase):
@@ -53,8 +58,17 @@ class KeyStore(StoreBase):
             if key is None:
                 return False
             if key.revoked_at is None:
+                if key.role == "admin" and len(self._active_admins(session)) <= 1:
+                    raise LastAdminKey(f"key {key_id} is the last active admin key: nobody could manage keys "
+                                       "without it; create another admin key first")
                 key.revoked_at = utcnow()
             return True
+
+    @staticmethod
+    def _active_admins(session: Session) -> list[int]:
+        # FOR UPDATE (PostgreSQL): two admins revoking each other at once cannot both see the other still active
+        return list(session.scalars(select(ApiKey.id).where(ApiKey.role == "admin", ApiKey.revoked_at.is_(None))
+                                    .with_for_update()))
 
     def authenticate(self, secret: str) -> Principal | None:
         """The key's holder, or None for an unknown or revoked key. Known keys are remembered for

@@ -75,7 +75,7 @@ def diff(
     from triage.config import get_settings
     from triage.data import read_table
     from triage.models import TriageModel
-    from triage.schemas import ComplaintIn
+    from triage.schemas import ComplaintIn, table_amount
 
     old_engine, new_engine = PolicyEngine(_load(old)), PolicyEngine(_load(new))
     frame = read_table(data, ["text"])
@@ -83,7 +83,8 @@ def diff(
               if f in frame.columns]
     # `row[f] == row[f]` drops NaN, which pandas puts in the gaps of a JSONL column.
     complaints = [
-        ComplaintIn(text=row["text"], **{f: row[f] for f in fields if row[f] is not None and row[f] == row[f]})
+        ComplaintIn(text=row["text"], **{f: table_amount(row[f]) if f == "amount" else row[f]
+                                         for f in fields if row[f] is not None and row[f] == row[f]})
         for row in frame.to_dict("records")
     ]
     predictions = TriageModel.load(model or get_settings().model_dir).predict([c.text for c in complaints])

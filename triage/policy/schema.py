@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from triage.policy.signals import LEXICONS
-from triage.vocabulary import TIER_ORDER, Tier
+from triage.vocabulary import BANK_TIMEZONE, TIER_ORDER, Tier
 
 SIGNAL_KINDS = ("amount", *LEXICONS)  # one definition: the lexicons in signals.py
 DEFAULT_POLICY = resources.files("triage.policy") / "default.toml"
@@ -251,7 +251,7 @@ class TierRule(_Strict):
 
 class Policy(_Strict):
     version: str
-    timezone: str = "Asia/Shanghai"
+    timezone: str = BANK_TIMEZONE
     fallback_department: str
     working_hours: WorkingHours = WorkingHours()
     clocks: Clocks = Clocks()

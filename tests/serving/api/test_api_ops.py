@@ -107,7 +107,7 @@ ERRORS = {
     ("POST", "/v1/admin/reload"): {401, 403, 409},
     ("GET", "/v1/admin/keys"): {401, 403},
     ("POST", "/v1/admin/keys"): {401, 403, 422},
-    ("DELETE", "/v1/admin/keys/{key_id}"): {401, 403, 404, 422},
+    ("DELETE", "/v1/admin/keys/{key_id}"): {401, 403, 404, 409, 422},
 }
 
 
