@@ -51,18 +51,20 @@ class SimilarityEngine:
 
     def observe(self, complaint_id: str, customer_id: str | None, received_at: datetime, text: str,
                 category: str, vector: np.ndarray, channel: str | None = None,
-                product: str | None = None, raw_text: str | None = None) -> SimilarityResult:
+                product: str | None = None, raw_text: str | None = None,
+                tokens: list[str] | None = None) -> SimilarityResult:
         """Everything the similarity layer finds about one complaint; it is remembered afterwards.
 
         `text` is the normalised, masked text; `vector` the model's topic vector for it; `raw_text` the text
-        before masking, when the caller has it (its bank-card numbers identify a matter, compared hashed).
+        before masking, when the caller has it (its bank-card numbers identify a matter, compared hashed);
+        `tokens` its `tokenize(text)` when a caller computed it elsewhere (the Spark backtest, in parallel).
         """
         if received_at.tzinfo is None:
             raise ValueError("received_at must carry a time zone")
         if vector.shape != (self.dim,):
             raise ValueError(f"topic vector of shape {vector.shape}, this engine holds {self.dim}-d vectors")
         at = received_at.timestamp()
-        tokens = tokenize(text)
+        tokens = tokenize(text) if tokens is None else tokens
         words = " ".join(tokens)
         repeat = self.repeats.observe(complaint_id, customer_id, received_at, text, words, category, vector,
                                       raw_text)
