@@ -5,7 +5,8 @@
        once per Python worker): prediction, topic vector, the words and matter terms of each complaint
     ─► the window's word rarity, swept on the driver in time order (set operations only)
     ─► repeat detection, in parallel per customer (groupBy customer + applyInPandas)
-    ─► group detection and the policy on the driver, in time order (they read the whole stream)
+    ─► group detection on the driver, in time order (it reads the whole stream)
+    ─► the policy, in parallel again (a pure function of the complaint, its prediction and its similarity)
     ─► decisions.jsonl and clusters.json under --out, as `triage replay` writes them
 
 Time order is (received_at, file order), as replay's stable sort. The driver holds what the similarity window
@@ -26,7 +27,15 @@ from urllib.parse import urlparse
 
 import numpy as np
 
-from training.backtest.partitions import PREDICTED, REPEATS, RaritySweep, predict_batches, repeats_of_customer
+from training.backtest.partitions import (
+    DECIDED,
+    PREDICTED,
+    REPEATS,
+    RaritySweep,
+    decide_batches,
+    predict_batches,
+    repeats_of_customer,
+)
 from triage.data import DataError
 from triage.models import TriageModel
 from triage.policy import Policy
@@ -49,7 +58,7 @@ class SparkBacktestSummary:
     alerts: int
     decisions_path: Path
     clusters_path: Path
-    seconds: dict[str, float] = field(default_factory=dict)  # per stage: model, rarity, repeats, decide
+    seconds: dict[str, float] = field(default_factory=dict)  # per stage: model, rarity, repeats, groups, policy
 
 
 def spark_session(master: str | None = None, config: dict[str, str] | None = None) -> SparkSession:
@@ -116,7 +125,7 @@ def backtest_on_spark(spark: SparkSession, data: str, out: str | Path, model_dir
     from pyspark.sql import functions as F
 
     say = progress or (lambda _message: None)
-    model = TriageModel.load(model_dir)  # on the driver too: the similarity window's size, and errors before Spark
+    model = TriageModel.load(model_dir)  # on the driver too: the similarity window's size and model version
     seconds: dict[str, float] = {}
     started = time.perf_counter()
     rows = read_rows(spark, data)
@@ -130,6 +139,8 @@ def backtest_on_spark(spark: SparkSession, data: str, out: str | Path, model_dir
     spark.sparkContext.addFile(str(directory), recursive=True)
     name = directory.name
     parallelism = partitions or spark.sparkContext.defaultParallelism * 4
+    # Shuffles (per customer, the join, the sorts) as wide as the model stage, not Spark's default 200 tasks.
+    spark.conf.set("spark.sql.shuffle.partitions", str(parallelism))
     predicted = rows.repartition(parallelism).mapInPandas(
         lambda frames: predict_batches(frames, SparkFiles.get(name), policy), PREDICTED).persist()
     total = predicted.count()
@@ -151,10 +162,9 @@ def backtest_on_spark(spark: SparkSession, data: str, out: str | Path, model_dir
 
     # 3. Repeats, per customer in parallel.
     mark = time.perf_counter()
-    arrived = spark.createDataFrame(snapshots, "row long, snapshot string") if snapshots else \
-        spark.createDataFrame([], "row long, snapshot string")
+    arrived = spark.createDataFrame(snapshots, "row long, snapshot string")
     config = policy.similarity.repeat
-    repeats = (predicted.select("row", "customer_id", "at_us", "complaint", "prediction", "vector", "words")
+    repeats = (predicted.select("row", "customer_id", "at_us", "complaint", "prediction", "vector", "tokens")
                .join(arrived, "row", "left")
                .groupBy("customer_id")
                .applyInPandas(lambda frame: repeats_of_customer(frame, config), REPEATS))
@@ -162,30 +172,46 @@ def backtest_on_spark(spark: SparkSession, data: str, out: str | Path, model_dir
     seconds["repeats"] = time.perf_counter() - mark
     say(f"repeats: {len(repeat_of)} complaints in {seconds['repeats']:.1f} s")
 
-    # 4. Group detection and the policy, in time order on the driver; repeats as found above.
+    # 4. Group detection, in time order on the driver (the repeats as found above, the words as read in 1.).
     mark = time.perf_counter()
-    service = TriageService(model, policy, TriageService.new_similarity(model, policy))
-    assert service.similarity is not None
+    similarity = TriageService.new_similarity(model, policy)
     known = KnownRepeats()
-    service.similarity.repeats = known  # type: ignore[assignment]
+    similarity.repeats = known  # type: ignore[assignment]
+    found = []
+    for r in (predicted.select("row", "complaint", "prediction", "vector", "tokens")
+              .orderBy("at_us", "row").toLocalIterator()):
+        complaint = ComplaintIn.model_validate_json(r["complaint"])
+        prediction = Prediction.model_validate_json(r["prediction"])
+        known.next = RepeatInfo.model_validate_json(repeat_of[r["row"]])
+        assert complaint.received_at is not None and complaint.complaint_id is not None
+        # As TriageService.decide calls it (replay's path), with the words read on the executors.
+        result = similarity.observe(complaint.complaint_id, complaint.customer_id, complaint.received_at,
+                                    prediction.masked_text, prediction.category,
+                                    np.asarray(r["vector"], dtype=np.float32), channel=complaint.channel,
+                                    product=complaint.product, raw_text=complaint.text, tokens=list(r["tokens"]))
+        found.append((r["row"], result.model_dump_json()))
+    seconds["groups"] = time.perf_counter() - mark
+    say(f"groups: {len(found)} complaints in {seconds['groups']:.1f} s")
+
+    # 5. The policy, in parallel; the decisions written in time order.
+    mark = time.perf_counter()
+    decided = (predicted.select("row", "at_us", "complaint", "prediction")
+               .join(spark.createDataFrame(found, "row long, similarity string"), "row")
+               .mapInPandas(lambda frames: decide_batches(frames, policy), DECIDED))
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     decisions_path, clusters_path = out / "decisions.jsonl", out / "clusters.json"
     count = repeated = coordinated = 0
-    stream = predicted.select("row", "complaint", "prediction", "vector").orderBy("at_us", "row").toLocalIterator()
     with decisions_path.open("w", encoding="utf-8") as handle:
-        for r in stream:
-            complaint = ComplaintIn.model_validate_json(r["complaint"])
-            known.next = RepeatInfo.model_validate_json(repeat_of[r["row"]])
-            decision = service.decide(complaint, Prediction.model_validate_json(r["prediction"]),
-                                      np.asarray(r["vector"], dtype=np.float32))
-            handle.write(decision.model_dump_json() + "\n")
+        for r in decided.orderBy("at_us", "row").toLocalIterator():
+            handle.write(r["decision"] + "\n")
+            decision = json.loads(r["decision"])
             count += 1
-            repeated += decision.repeat.is_repeat
-            coordinated += bool(decision.coordinated.linked)
-    alerts = service.similarity.alert_history()
+            repeated += decision["repeat"]["is_repeat"]
+            coordinated += bool(decision["coordinated"]["linked"])
+    alerts = similarity.alert_history()
     clusters_path.write_text(json.dumps(alerts, ensure_ascii=False, indent=2), encoding="utf-8")
-    seconds["decide"] = time.perf_counter() - mark
+    seconds["policy"] = time.perf_counter() - mark
     seconds["total"] = time.perf_counter() - started
     predicted.unpersist()
     return SparkBacktestSummary(count, repeated, coordinated, len(alerts), decisions_path, clusters_path, seconds)

@@ -9,6 +9,7 @@ these with Spark in `on_spark.py`, and the tests can call them directly).
    a word is, counted over the whole window's customers (`WordRarity`, the idf of the matter score). That part
    is global, so the driver sweeps the stream once (`RaritySweep`, set operations only) and hands each complaint
    the counts the window had when it arrived; the detector here reads them instead of counting itself.
+3. `decide_batches` (mapInPandas): the policy, once the driver's group detection has run in time order.
 """
 
 from __future__ import annotations
@@ -25,18 +26,19 @@ from pydantic import ValidationError
 
 from triage.features.tokenizer import tokenize
 from triage.models import TriageModel
-from triage.policy import Policy
+from triage.policy import Policy, PolicyEngine
 from triage.policy.schema import RepeatDetection
 from triage.replay import BATCH, REQUIRED, complaint_from_row
-from triage.schemas import ComplaintIn, Prediction, RepeatInfo, validation_problems
+from triage.schemas import ComplaintIn, Prediction, RepeatInfo, SimilarityResult, validation_problems
 from triage.similarity.facts import extract_facts
 from triage.similarity.matter import WordRarity, matter_keys
 from triage.similarity.repeat import RepeatDetector, _name_term
 
 # Columns of the model stage's output (a Spark DDL schema, in this order).
 PREDICTED = ("row long, complaint_id string, customer_id string, at_us long, at double, complaint string, "
-             "prediction string, vector array<float>, words string, terms array<string>, error string")
+             "prediction string, vector array<float>, tokens array<string>, terms array<string>, error string")
 REPEATS = "row long, repeat string"
+DECIDED = "row long, at_us long, decision string"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 _MODELS: dict[str, TriageModel] = {}  # model directory → the model, loaded once per Python worker
@@ -85,14 +87,30 @@ def _predicted(row: int, complaint: ComplaintIn, prediction: Prediction, vector:
     received = complaint.received_at
     assert received is not None and received.tzinfo is not None  # complaint_from_row localised it
     # What SimilarityEngine.observe and RepeatDetector.observe read of the masked text.
-    words = " ".join(tokenize(prediction.masked_text))
+    tokens = tokenize(prediction.masked_text)
+    words = " ".join(tokens)
     keys = matter_keys(prediction.masked_text, extract_facts(prediction.masked_text).identifiers, complaint.text)
     terms = frozenset(words.split()) | {_name_term(n) for n in keys.names}
     return {"row": row, "complaint_id": complaint.complaint_id, "customer_id": complaint.customer_id,
             "at_us": (received - _EPOCH) // _MICROSECOND, "at": received.timestamp(),
             "complaint": complaint.model_dump_json(), "prediction": prediction.model_dump_json(),
-            "vector": vector.astype(np.float32), "words": words, "terms": sorted(terms), "error": None}
+            "vector": vector.astype(np.float32), "tokens": tokens, "terms": sorted(terms), "error": None}
 
+
+
+def decide_batches(frames: Iterator[pd.DataFrame], policy: Policy) -> Iterator[pd.DataFrame]:
+    """The policy, in parallel: each complaint with its prediction and what the similarity layer found (columns
+    row, at_us, complaint, prediction, similarity) → (row, at_us, Decision JSON). The policy is a pure function of
+    these; only the similarity layer needed the stream's order."""
+    engine = PolicyEngine(policy)
+    for frame in frames:
+        decisions = []
+        for item in frame.itertuples(index=False):
+            complaint = ComplaintIn.model_validate_json(item.complaint)
+            decision = engine.decide(complaint, Prediction.model_validate_json(item.prediction), None,
+                                     complaint.received_at, SimilarityResult.model_validate_json(item.similarity))
+            decisions.append(decision.model_dump_json())
+        yield pd.DataFrame({"row": frame["row"], "at_us": frame["at_us"], "decision": decisions})
 
 
 # ---- repeats, per customer ---------------------------------------------------------------------------------
@@ -124,7 +142,7 @@ class _ArrivalRarity(WordRarity):
 
 
 def repeats_of_customer(frame: pd.DataFrame, config: RepeatDetection) -> pd.DataFrame:
-    """One customer's complaints (columns row, at_us, complaint, prediction, vector, words, snapshot) →
+    """One customer's complaints (columns row, at_us, complaint, prediction, vector, tokens, snapshot) →
     (row, RepeatInfo JSON), by the library's RepeatDetector in the stream's order."""
     frame = frame.sort_values(["at_us", "row"], kind="stable")
     if len(frame) == 1:  # no earlier complaint: what the detector says of a first complaint
@@ -142,7 +160,7 @@ def repeats_of_customer(frame: pd.DataFrame, config: RepeatDetection) -> pd.Data
         rarity.arrive(json.loads(item.snapshot) if isinstance(item.snapshot, str) else {"using": {}, "customers": 0})
         assert complaint.received_at is not None
         info = detector.observe(complaint.complaint_id or "", complaint.customer_id, complaint.received_at,
-                                prediction.masked_text, item.words, prediction.category,
+                                prediction.masked_text, " ".join(item.tokens), prediction.category,
                                 np.asarray(item.vector, dtype=np.float32), complaint.text)
         rows.append(int(item.row))
         infos.append(info.model_dump_json())
