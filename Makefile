@@ -28,17 +28,19 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet torch==2.13.0
-	$(BIN)/python -m pip install --quiet -e '.[train,serve,st,dev]'
+	$(BIN)/python -m pip install --quiet -e '.[train,serve,st,spark,dev]'
 	touch $(STAMP)
 
 # Debian packages: a CJK font (category names in plots and screenshots), Chromium (the browser test drives it
-# through Playwright, which must not download a browser of its own) and wrk (the HTTP load of `python -m bench`).
+# through Playwright, which must not download a browser of its own), wrk (the HTTP load of `python -m bench`) and a
+# Java runtime (PySpark: `triage backtest --engine spark` and its tests).
 # Best effort: root + apt only.
 system-deps:
 	@missing=""; \
 	fc-list 2>/dev/null | grep -qi 'wenquanyi' || missing="$$missing fonts-wqy-microhei"; \
 	test -x /usr/bin/chromium || missing="$$missing chromium"; \
 	command -v wrk >/dev/null || missing="$$missing wrk"; \
+	command -v java >/dev/null || missing="$$missing openjdk-17-jre-headless"; \
 	if [ -n "$$missing" ]; then \
 		if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
 			(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null) \
