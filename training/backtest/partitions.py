@@ -122,7 +122,7 @@ class _ArrivalRarity(WordRarity):
         super().__init__()
         self._customers = 0
 
-    @property  # type: ignore[override]
+    @property
     def customers(self) -> int:
         return self._customers
 
