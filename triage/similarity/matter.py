@@ -27,13 +27,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from triage.features.pii import bank_card_numbers
-from triage.features.tokenizer import tagged_words
+from triage.features.tokenizer import tagged_blocks
 
 # The kind of thing a name names, at the end of the span: places, estates, organisations, products.
 _KIND = re.compile(
     r"(小区|花园|家园|公寓|大厦|广场|中心|苑|园|城|府|庭|湾|栋|幢|楼"
     r"|公司|集团|银行|分行|支行|营业厅|网点|平台|医院|学校|学院|中学|小学|大学|幼儿园"
     r"|村|社区|街道|路|街|大道|桥|站|镇|乡|公园|市场|项目|工程|厂|酒店|宾馆|店)$")
+_KIND_INSIDE = re.compile(_KIND.pattern.removesuffix("$"))  # a block without any kind word heads no XX小区
 # Place and organisation words standing alone (3+ characters: jieba tags 礼拜 a place); not nr, a person's
 # name, nor nz, which tags too much (熏天, 这两项).
 _PROPER = frozenset({"ns", "nt"})
@@ -91,21 +92,24 @@ def key_fingerprint(key: bytes) -> str:
 
 
 def _names(text: str) -> set[str]:
-    words = tagged_words(text)
     found = set()
-    for i, (word, tag) in enumerate(words):
-        if _KIND.search(word) and (tag not in _NOT_A_HEAD or word.endswith("行")):  # jieba tags 支行 a verb
-            parts: list[str] = []
-            j = i
-            while j > 0 and len(parts) < _MAX_NAME_PARTS and words[j - 1][1] in _NAME_PART \
-                    and any(ch.isalnum() for ch in words[j - 1][0]) and not words[j - 1][0].isdigit():
-                parts.insert(0, words[j - 1][0])
-                j -= 1
-            span = _ADMIN.sub("", _DEICTIC.sub("", "".join(parts) + word))
-            if len(span) >= len(word) + 2:  # a name before the kind: 金领公寓, not 公寓
-                found.add(span)
-        elif tag in _PROPER and len(word) >= 3:
-            found.add(_ADMIN.sub("", word))
+    # Block by block (a name never spans a separator: jieba tags separators x, which ends a name), and only the
+    # words that can head a name: a kind (XX小区) in a block that holds one, a place or organisation.
+    for words in tagged_blocks(text):
+        kinds = _KIND_INSIDE.search("".join(word for word, _ in words)) is not None
+        for i, (word, tag) in enumerate(words):
+            if kinds and _KIND.search(word) and (tag not in _NOT_A_HEAD or word.endswith("行")):  # 支行: a verb
+                parts: list[str] = []
+                j = i
+                while j > 0 and len(parts) < _MAX_NAME_PARTS and words[j - 1][1] in _NAME_PART \
+                        and any(ch.isalnum() for ch in words[j - 1][0]) and not words[j - 1][0].isdigit():
+                    parts.insert(0, words[j - 1][0])
+                    j -= 1
+                span = _ADMIN.sub("", _DEICTIC.sub("", "".join(parts) + word))
+                if len(span) >= len(word) + 2:  # a name before the kind: 金领公寓, not 公寓
+                    found.add(span)
+            elif tag in _PROPER and len(word) >= 3:
+                found.add(_ADMIN.sub("", word))
     return {name for name in found if len(name) >= 2 and not _PLACEHOLDER.search(name)}
 
 
