@@ -142,17 +142,17 @@ class GroupDetection(_Strict):
     never alert: a topic is not a group complaint.
 
     The alert is a matter (triage/similarity/groups.py): terms of the new complaint that at least
-    `emerging_customers` distinct customers used within `spike_hours` or `term_days` (complaints
-    received up to it), at least `growth_ratio` times as often as their own earlier share of the stream
-    predicts, with a Poisson tail of at most `term_p_value`, each in at most `max_term_share` of the
-    earlier complaints; at least `min_shared_terms` such terms shared by half of the matter's
-    customers, and `emerging_complaints` complaints carrying them, whose words (weighted by their rarity in
-    the stream) have a mean pairwise cosine of at least `matter_text_similarity`. Or a spike: such
-    customers within `spike_hours` with topic-vector similarity ≥ `spike_similarity` to it, at
-    `growth_ratio` times the earlier rate, half of them sharing `min_shared_terms` bursting terms each in
-    at most `spike_term_share` of earlier complaints (one term, if its tail is at most
-    `single_term_p_value`). The matter's complaints move into one cluster, which carries the alert;
-    `major` at `major_customers` distinct customers.
+    `emerging_customers` distinct customers used within `spike_hours` or `term_days` (complaints received up
+    to it), at least `growth_ratio` times as often as their own earlier share of the stream predicts, with a
+    Poisson tail of at most `term_p_value`, each in at most `max_term_share` of the earlier complaints (a term
+    nobody used for `term_memory_days` is forgotten: back, it is new); at least `min_shared_terms` such terms
+    shared by half of the matter's customers, and `emerging_complaints` complaints carrying them, whose words
+    (weighted by their rarity in the stream) have a mean pairwise cosine of at least `matter_text_similarity`.
+    Or a spike: such customers within `spike_hours` with topic-vector similarity ≥ `spike_similarity` to it,
+    at `growth_ratio` times the earlier rate, half of them sharing `min_shared_terms` bursting terms each in
+    at most `spike_term_share` of earlier complaints (one term, if its tail is at most `single_term_p_value`).
+    The matter's complaints move into one cluster, which carries the alert; `major` at `major_customers`
+    distinct customers.
 
     A lead may dismiss an alert as not one incident: the cluster then does not alert again unless it grows —
     until the distinct customers that were not in it when it was dismissed number at least
@@ -168,6 +168,7 @@ class GroupDetection(_Strict):
     spike_similarity: float = Field(ge=0, le=1, default=0.35)
     spike_hours: float = Field(gt=0, default=48)
     term_days: int = Field(ge=1, default=30)
+    term_memory_days: int = Field(ge=1, default=365)
     growth_ratio: float = Field(ge=1, default=3)
     term_p_value: float = Field(gt=0, le=1, default=1e-3)
     max_term_share: float = Field(gt=0, le=1, default=0.005)
@@ -192,6 +193,9 @@ class GroupDetection(_Strict):
         if self.spike_hours >= self.term_days * 24:
             raise ValueError(f"spike_hours ({self.spike_hours}) must be shorter than term_days "
                              f"({self.term_days} days)")
+        if self.term_memory_days < self.term_days:
+            raise ValueError(f"term_memory_days ({self.term_memory_days}) must be at least term_days "
+                             f"({self.term_days})")
         return self
 
 

@@ -179,6 +179,7 @@ class SimilarityEngine:
             engine.config = config
             engine.repeats.config = config.repeat
             engine.groups.config = config.groups
+            engine.groups.terms.memory_seconds = config.groups.term_memory_days * 86400.0
         return engine
 
 

@@ -37,7 +37,7 @@ from rapidfuzz import fuzz
 from triage.policy.schema import CoordinatedDetection, GroupDetection
 from triage.schemas import CoordinatedInfo, GroupAlert, GroupAlertRaised, GroupInfo
 from triage.similarity.index import AutoIndex
-from triage.similarity.terms import TermBurst, TermStats
+from triage.similarity.terms import TermBurst, TermStats, names_one_thing
 
 _LEVEL = {None: 0, "emerging": 1, "major": 2}
 REMOVAL_BATCH = 256  # usearch removals cost a pass each: expire in batches (search skips stale entries)
@@ -167,7 +167,7 @@ class GroupDetector:
         # Clusters that ever alerted: None while alive (summarised on demand), the last summary once expired.
         self.alerted: dict[int, dict | None] = {}
         self.window_terms: Counter[str] = Counter()
-        self.terms = TermStats(config.term_days * 86400.0)
+        self.terms = TermStats(config.term_days * 86400.0, config.term_memory_days * 86400.0)
         self.campaigns: dict[int, set[int]] = {}  # campaign → keys of its members in the window
         self._expiry: deque[tuple[float, int]] = deque()
         self._pending_removal: list[int] = []
@@ -438,6 +438,27 @@ class GroupDetector:
         alike."""
         return sorted({self.terms.customer(k): k for k in sorted(keys)}.values())
 
+    def _voices(self, keys: list[int]) -> list[int]:
+        """One complaint per text: the customers of a copy-paste campaign (`coordinated`) are one voice when
+        the question is whether a matter's complaints read alike — copies agree with each other by
+        construction. (On tipdm, two accounts posting one text at the same second made unrelated messages
+        sharing 门窗 or a slogan look alike.)"""
+        campaigns: set[int] = set()
+        voices = []
+        for key in keys:
+            member = self.members.get(key)
+            campaign = None if member is None else member.campaign
+            if campaign is None or campaign not in campaigns:
+                voices.append(key)
+            if campaign is not None:
+                campaigns.add(campaign)
+        return voices
+
+    def _alike_by_topic(self, voices: list[int]) -> bool:
+        """The voices' topic vectors agree (`spike_similarity` on average); one voice agrees with itself."""
+        vectors = [self.members[k].vector for k in voices if k in self.members]
+        return len(vectors) < 2 or _coherence(vectors) >= self.config.spike_similarity
+
     def _named_by(self, bursts: list[TermBurst], keys: set[int], at: float) -> list[TermBurst]:
         """The terms used by at least half of the customers of `keys`."""
         customers = len({self.terms.customer(key) for key in keys})
@@ -452,10 +473,11 @@ class GroupDetector:
         terms' worth, when many burst). One shared rare word is not enough: it turns up in unrelated
         complaints."""
         config = self.config
-        # Two terms, or one far beyond chance within `spike_hours` (a name nobody used, in five customers'
-        # complaints in two days: over a month, single rare words turn up together by chance).
+        # Two terms, or one name far beyond chance within `spike_hours` (a name nobody used, in five customers'
+        # complaints in two days: over a month, single rare words turn up together by chance; an everyday
+        # word alone names a kind of thing, not one thing).
         strong = [b for b in distinctive if b.p_value <= config.single_term_p_value
-                  and b.seconds <= config.spike_hours * 3600]
+                  and b.seconds <= config.spike_hours * 3600 and names_one_thing(b.term)]
         needed = 1 if strong else config.min_shared_terms
         if not distinctive or len(distinctive) < needed:
             return None
@@ -470,17 +492,21 @@ class GroupDetector:
         if not self._enough(keys):
             return None
         shared = self._named_by(distinctive, keys, member.at)
-        # What they say beyond the terms must be alike too: unrelated messages quoting one slogan are not a
-        # matter. (Words weighted by their rarity in the stream: the model's topic vectors, fitted on
-        # another stream, can put all of a city's petitions at one similarity.)
-        latest = self._latest(keys)
-        if len(shared) < needed or self.terms.text_similarity(latest[-config.neighbours:]) \
+        # What they say must be alike too: unrelated messages quoting one slogan are not a matter. (Words
+        # weighted by their rarity in the stream: the model's topic vectors, fitted on another stream, can put
+        # all of a city's petitions at one similarity.) Over weeks, what they say *beyond* the shared terms:
+        # a slogan of the season (不忘初心、牢记使命) or a place word is quoted by unrelated petitions for weeks,
+        # where a matter's complaints also share what happened; within `spike_hours` the burst itself is the
+        # evidence, and an outage's short complaints share little but its name and date.
+        slow = all(b.seconds > config.spike_hours * 3600 for b in shared)
+        voices = self._voices(self._latest(keys))
+        if len(shared) < needed or self.terms.text_similarity(
+                voices[-config.neighbours:], [b.term for b in shared] if slow else ()) \
                 < config.matter_text_similarity:
             return None
         # One term must bring complaints that read alike by topic vector too (`spike_similarity` on average):
         # five complaints naming one bank are five matters.
-        if needed == 1 and _coherence([self.members[k].vector for k in latest if k in self.members]) \
-                < config.spike_similarity:
+        if needed == 1 and not self._alike_by_topic(voices):
             return None
         return keys, shared, weights
 
@@ -507,12 +533,11 @@ class GroupDetector:
         if not self._enough(keys):
             return None
         shared = self._named_by(bursts, keys, member.at)
-        # One word in common is often a topic (信用卡中心 on a young stream), unless its burst is far beyond
-        # chance (消费金融, 手机银行 in the corpus's bursts).
+        # One word in common is often a topic (信用卡中心 on a young stream), unless it is a name whose burst is
+        # far beyond chance (消费金融, 手机银行 in the corpus's bursts).
         if len(shared) < config.min_shared_terms and not (
-                any(b.p_value <= config.single_term_p_value for b in shared)
-                and _coherence([self.members[k].vector for k in self._latest(keys) if k in self.members])
-                >= config.spike_similarity):
+                any(b.p_value <= config.single_term_p_value and names_one_thing(b.term) for b in shared)
+                and self._alike_by_topic(self._voices(self._latest(keys)))):
             return None
         terms = {b.term: b.weight for b in shared}
         weights = {n.key: sum(terms.get(t, 0.0) for t in n.terms) for n in [*recent, member]}

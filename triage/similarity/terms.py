@@ -32,15 +32,40 @@ _NOT_NAMING = frozenset({"v", "vd", "vg", "vq", "i", "l", "m", "mq", "q", "t", "
                          "d", "r", "s", "c", "f", "o", "p", "u", "y", "e", "g", "b", "k"})
 
 
-@cache
 def _not_naming() -> frozenset[str]:
-    lines = jieba.get_dict_file().read().decode("utf-8").splitlines()
-    return frozenset(parts[0] for parts in map(str.split, lines) if len(parts) == 3 and parts[2] in _NOT_NAMING)
+    return _dictionary()[0]
+
+
+# A word jieba's general dictionary counts more often than this is everyday language (门窗 542, 临街 87, 美食
+# 1025): it names a kind of thing, not one thing. Names are rare there or unknown (广铁集团 2, 搅拌站 3; 伊景园,
+# 丽发, 18.5, 手机银行 are not in it at all).
+EVERYDAY_FREQUENCY = 20
+
+
+def names_one_thing(term: str) -> bool:
+    """Whether a term can name a matter on its own: a name — a word jieba's general dictionary does not know
+    or has seldom seen (an estate, a company, a new platform, an amount) — not a word of everyday language. On
+    tipdm, lone everyday words bursting across unrelated petitions (门窗 doors and windows, 临街 street-front)
+    made two of ten alerts."""
+    return term not in _dictionary()[1]
+
+
+@cache
+def _dictionary() -> tuple[frozenset[str], frozenset[str]]:
+    """From jieba's general dictionary: the words it tags as not naming anything, and its everyday words."""
+    not_naming, everyday = set(), set()
+    for parts in map(str.split, jieba.get_dict_file().read().decode("utf-8").splitlines()):
+        if len(parts) == 3:
+            if parts[2] in _NOT_NAMING:
+                not_naming.add(parts[0])
+            if int(parts[1]) > EVERYDAY_FREQUENCY:
+                everyday.add(parts[0])
+    return frozenset(not_naming), frozenset(everyday)
 
 
 def warm_terms() -> None:
-    """Read the dictionary's tags now (~3 s), not on the first complaint."""
-    _not_naming()
+    """Read the dictionary's tags and counts now (~3 s), not on the first complaint."""
+    _dictionary()
 
 
 def candidate_terms(words: Iterable[str]) -> set[str]:
@@ -74,13 +99,31 @@ class TermBurst:
         return math.log(1 / self.share)
 
 
+PRUNE_EVERY = 86400.0  # seconds of received_at between two sweeps of forgotten terms
+
+
 class TermStats:
     """Document frequencies of candidate terms: in the recent period (per complaint, kept for the group
-    test) and before it (counts only). `recent_seconds` is the longest period a burst is tested over."""
+    test) and before it (counts only). `recent_seconds` is the longest period a burst is tested over.
 
-    def __init__(self, recent_seconds: float):
+    A term nobody used for `memory_seconds` is forgotten, its baseline count with it: the vocabulary of a
+    long stream grows without end (names, numbers, misspellings), and a word unused for that long is, when it
+    comes back, as new as a name never seen. Memory then follows the terms of the last `memory_seconds`, not
+    the whole history. (The count of complaints before the recent period is not forgotten: it is one number.)
+    """
+
+    _last_seen: dict[str, float] | None = None  # class default: a state saved before pruning existed loads
+    memory_seconds: float | None = None
+    _pruned_at = -math.inf
+
+    def __init__(self, recent_seconds: float, memory_seconds: float | None = None):
+        if memory_seconds is not None and memory_seconds < recent_seconds:
+            raise ValueError(f"terms must be remembered at least as long as the recent period "
+                             f"({memory_seconds} < {recent_seconds} seconds)")
         self.recent_seconds = recent_seconds
+        self.memory_seconds = memory_seconds
         self.terms: dict[str, _Occurrences] = {}
+        self._last_seen = {}  # term -> received_at of its latest complaint
         self.times: list[float] = []  # every recent complaint, sorted
         self.keys: list[int] = []  # parallel to times
         self.key_terms: dict[int, tuple[str, ...]] = {}
@@ -88,9 +131,19 @@ class TermStats:
         self.aged_complaints = 0
         self.now = -math.inf
 
+    @property
+    def last_seen(self) -> dict[str, float]:
+        if self._last_seen is None:  # a state saved before pruning: every term counts as seen now
+            self._last_seen = dict.fromkeys(self.terms, self.now)
+        return self._last_seen
+
     def add(self, key: int, customer: str, at: float, terms: Iterable[str]) -> None:
         chosen = tuple(sorted(set(terms)))
         self.now = max(self.now, at)
+        last_seen = self.last_seen
+        for term in chosen:
+            if last_seen.get(term, -math.inf) < at:
+                last_seen[term] = at
         if at < self.now - self.recent_seconds:  # older than the recent period already: baseline only
             self.aged_complaints += 1
             for term in chosen:
@@ -110,10 +163,9 @@ class TermStats:
         self.expire(self.now)
 
     def expire(self, now: float) -> None:
-        """Move what left the recent period into the baseline counts."""
+        """Move what left the recent period into the baseline counts (and, once a day, forget the terms
+        unused for `memory_seconds`)."""
         gone = bisect_left(self.times, now - self.recent_seconds)
-        if not gone:
-            return
         for key in self.keys[:gone]:
             self.aged_complaints += 1
             del self.key_customer[key]
@@ -123,6 +175,21 @@ class TermStats:
                 del occurrences.times[index], occurrences.keys[index], occurrences.customers[index]
                 occurrences.aged += 1
         del self.times[:gone], self.keys[:gone]
+        if self.memory_seconds is not None and now - self._pruned_at >= PRUNE_EVERY:
+            self.prune(now)
+
+    def prune(self, now: float) -> int:
+        """Forget the terms unused for `memory_seconds` before `now`; returns how many."""
+        self._pruned_at = now
+        if self.memory_seconds is None:
+            return 0
+        horizon = now - self.memory_seconds
+        forgotten = [term for term, seen in self.last_seen.items() if seen < horizon]
+        for term in forgotten:
+            del self._last_seen[term]  # type: ignore[union-attr]
+            occurrences = self.terms.pop(term, None)
+            assert occurrences is None or not occurrences.times  # still recent: seen after the horizon
+        return len(forgotten)
 
     def customer(self, key: int) -> str:
         return self.key_customer[key]
