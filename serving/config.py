@@ -3,10 +3,11 @@ and its limits. Read from the environment with the prefix TRIAGE_ or a `.env` fi
 
 from __future__ import annotations
 
+import secrets
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 
 from triage.config import Settings
 from triage.features.prepare import MAX_TEXT_CHARS
@@ -37,8 +38,23 @@ class ServiceSettings(Settings):
                                        "company; 0: take what has arrived.")
     session_secret: str | None = Field(default=None, description="Signs the review pages' session cookie; "
                                        "unset: a random secret kept in data_dir/session.key.")
+    matter_reference_key: SecretStr | None = Field(
+        default=None, description="Keys the hashes of contract and card numbers that tie a customer's complaints "
+        "to one matter; unset: a random key kept in data_dir/reference.key.")
     secure_cookies: bool = Field(default=False, description="Mark the session cookie Secure (behind HTTPS).")
     log_level: str = Field(default="INFO", description="Log level of the JSON logs.")
+
+    def reference_key(self) -> bytes:
+        """The matter references' key: the setting, else one made at random on first use and kept in data_dir
+        (owner-only), so hashes in the store's snapshot match across restarts."""
+        if self.matter_reference_key is not None:
+            return self.matter_reference_key.get_secret_value().encode()
+        path = Path(self.data_dir) / "reference.key"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(secrets.token_urlsafe(48))
+            path.chmod(0o600)
+        return path.read_text().strip().encode()
 
     def store_url(self) -> str:
         from serving.store.db import sqlite_url

@@ -75,7 +75,8 @@ class Runtime:
         """Load the model, warm jieba and the embedder, rebuild the similarity window; then accept complaints."""
         try:
             loaded = loaded or load_serving_model(self.settings)
-            service = TriageService(loaded.model, load_policy(self.settings.policy))
+            service = TriageService(loaded.model, load_policy(self.settings.policy),
+                                    reference_key=self.settings.reference_key())
             service.warm()
             started = time.perf_counter()
             self.intake = Intake(service, self.store, self.settings.data_dir / "similarity")

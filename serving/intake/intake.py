@@ -21,9 +21,11 @@ import numpy as np
 
 from serving.intake.window import build_similarity, catch_up
 from serving.store import NewComplaint, Store, StoreConflict, StoredComplaint, StoredDecision, content_hash
+from serving.store.records import MatterCorrectionEntry, Principal
 from triage.models import TriageModel
 from triage.schemas import ClusterSummary, ComplaintIn, Prediction
 from triage.service import TriageService
+from triage.similarity.corrections import MatterCorrection
 
 log = logging.getLogger(__name__)
 
@@ -185,7 +187,7 @@ class Intake:
         """Start deciding with another model, with no request failing meanwhile: the new similarity window is
         rebuilt from the store while the old service keeps working, then the complaints that arrived during
         the rebuild are caught up and the services are swapped, under the lock."""
-        fresh = TriageService(model, self.service.policy)
+        fresh = TriageService(model, self.service.policy, reference_key=self.service.reference_key)
         fresh.warm()
         similarity = build_similarity(fresh, self.store, None)
         with self._lock:
@@ -228,6 +230,20 @@ class Intake:
         log.warning("rebuilding the similarity window from the store after a failed commit")
         service.similarity = build_similarity(service, self.store, None)
         self._window_stale = False
+
+    def correct_matters(self, customer_id: str, correction: MatterCorrection, principal: Principal,
+                        comment: str = "") -> MatterCorrectionEntry:
+        """Record a lead's split or join of a customer's matters and apply it to the similarity window, under the
+        lock: no complaint is decided between the two, and the customer's next complaint follows it. Raises
+        the library's UnknownComplaints or MattersUnchanged (checked against the store's record)."""
+        with self._lock:
+            entry = self.store.correct_matters(customer_id, correction, principal, comment)
+            similarity = self.service.similarity
+            if similarity is not None:
+                similarity.correct_matters(customer_id, correction)
+                similarity.corrections_applied = entry.id
+        log.info("matters corrected", extra={"action": correction.action, "correction_id": entry.id})
+        return entry
 
     def save_snapshot(self) -> None:
         """Write the similarity window so the next start replays only what came after it."""

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from serving.store import Store
+from serving.store.matters import as_correction
 from triage.features.prepare import prepare_text
 from triage.service import TriageService
 from triage.similarity.engine import STATE_FILE, SimilarityEngine, SimilarityStateError
@@ -29,21 +30,30 @@ def build_similarity(service: TriageService, store: Store, snapshot_dir: Path | 
     similarity = None
     if snapshot_dir is not None and (snapshot_dir / STATE_FILE).exists():
         try:
-            similarity = SimilarityEngine.load(snapshot_dir, service.policy.similarity, service.model.version_)
+            similarity = SimilarityEngine.load(snapshot_dir, service.policy.similarity, service.model.version_,
+                                               reference_key=service.reference_key)
         except (SimilarityStateError, OSError) as exc:  # the snapshot is a cache: rebuild what it would have held
             log.warning("similarity snapshot not used: %s; rebuilding from the store", exc)
     if similarity is None:
-        similarity = TriageService.new_similarity(service.model, service.policy)
+        similarity = service.similarity_window()
     catch_up(service, similarity, store, similarity.store_seq)
     return similarity
 
 
 def catch_up(service: TriageService, similarity: SimilarityEngine, store: Store, after_seq: int) -> int:
-    """Feed the engine the stored complaints of the window that came after `after_seq`, in arrival order.
-    Their topic vectors are reused when this model made them, else recomputed from the text."""
+    """Feed the engine the stored complaints of the window that came after `after_seq`, in arrival order,
+    and the leads' matter corrections it has not applied, each after the complaints stored before it was made.
+    Topic vectors are reused when this model made them, else recomputed from the text."""
     since = datetime.now(UTC) - _horizon(service)
     version = service.model.version_
     rows = list(store.window(since, after_seq))
+    corrections = list(store.matter_corrections_after(similarity.corrections_applied))
+
+    def correct_before(seq: int | None) -> None:
+        while corrections and (seq is None or corrections[0].after_seq < seq):
+            entry = corrections.pop(0)
+            similarity.correct_matters(entry.customer_id, as_correction(entry))
+            similarity.corrections_applied = entry.id
     for start in range(0, len(rows), REBUILD_BATCH):
         chunk = rows[start:start + REBUILD_BATCH]
         stale = [i for i, r in enumerate(chunk) if r.vector is None or r.model_version != version]
@@ -54,8 +64,12 @@ def catch_up(service: TriageService, similarity: SimilarityEngine, store: Store,
                 chunk[i] = dataclasses.replace(chunk[i], vector=vector, category=prediction.category)
         for row in chunk:
             assert row.vector is not None  # stale rows got theirs above
+            correct_before(row.seq)
+            # The stored text is the text as given: its card numbers identify a matter as they did at intake.
             similarity.observe(row.complaint_id, row.customer_id, row.received_at, prepare_text(row.text).text,
-                               row.category, row.vector, channel=row.channel, product=row.product)
+                               row.category, row.vector, channel=row.channel, product=row.product,
+                               raw_text=row.text)
             similarity.store_seq = row.seq
+    correct_before(None)
     similarity.store_seq = max(similarity.store_seq, after_seq)
     return len(rows)

@@ -7,9 +7,9 @@ A new resource is a module here with its own `router = APIRouter(prefix="/v1", t
 from fastapi import APIRouter
 from fastapi.routing import APIRoute
 
-from serving.routes import admin, complaints, groups, ops, review
+from serving.routes import admin, complaints, groups, matters, ops, review
 
-V1_ROUTERS: tuple[APIRouter, ...] = (complaints.router, review.router, groups.router, admin.router)
+V1_ROUTERS: tuple[APIRouter, ...] = (complaints.router, matters.router, review.router, groups.router, admin.router)
 ops_router = ops.router
 
 

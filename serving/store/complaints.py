@@ -20,7 +20,6 @@ from serving.store.records import (
     ComplaintSummary,
     DecisionHistory,
     FeedbackRow,
-    MatterSummary,
     MemberTime,
     Principal,
     ReviewRecord,
@@ -150,30 +149,6 @@ class ComplaintStore(StoreBase):
         if submitted_by is not None:
             where.append(Complaint.submitted_by == submitted_by)
         return self._page(and_(*where), [Complaint.received_at.desc(), Complaint.seq.desc()], limit, offset)
-
-    def customer_matters(self, customer_id: str, submitted_by: int | None = None) -> list[MatterSummary]:
-        """The customer's complaints grouped by the matter their latest decision put them on, the matter
-        with the latest complaint first (a customer has a handful: read them all)."""
-        where = [Complaint.customer_id == customer_id]
-        if submitted_by is not None:
-            where.append(Complaint.submitted_by == submitted_by)
-        with self.session() as session:
-            rows = session.execute(select(Complaint.seq, Complaint.complaint_id, Complaint.received_at)
-                                   .where(and_(*where)).order_by(Complaint.received_at, Complaint.seq)).all()
-            decisions = select(DecisionRecord.complaint_seq, DecisionRecord.payload).where(
-                DecisionRecord.complaint_seq.in_([r.seq for r in rows])).order_by(DecisionRecord.id)
-            latest: dict[int, dict] = {seq: payload for seq, payload in session.execute(decisions)}  # last wins
-        matters: dict[str, list] = {}
-        for row in rows:
-            repeat = latest.get(row.seq, {}).get("repeat") or {}
-            matters.setdefault(repeat.get("matter_id") or row.complaint_id, []).append((row, repeat))
-        summaries = [MatterSummary(matter_id=matter, complaints=len(members),
-                                   complaint_ids=[row.complaint_id for row, _ in members],
-                                   first_received_at=members[0][0].received_at,
-                                   last_received_at=members[-1][0].received_at,
-                                   shared=list(members[-1][1].get("shared") or []))
-                     for matter, members in matters.items()]
-        return sorted(summaries, key=lambda m: m.last_received_at, reverse=True)
 
     def summaries(self, complaint_ids: list[str]) -> list[ComplaintSummary]:
         with self.session() as session:

@@ -29,7 +29,7 @@ class UnknownComplaints(CorrectionError):
         self.missing = missing
 
 
-class NothingToCorrect(CorrectionError):
+class MattersUnchanged(CorrectionError):
     """The matters already are what the correction asks for."""
 
 
@@ -55,7 +55,7 @@ def correct(assignment: dict[str, str], correction: MatterCorrection, strict: bo
     """The assignment after the correction (a new dict, the same order).
 
     strict (a lead's request): complaints the assignment does not hold raise UnknownComplaints, a correction
-    that changes nothing raises NothingToCorrect. Not strict (replaying stored corrections on a window that may
+    that changes nothing raises MattersUnchanged. Not strict (replaying stored corrections on a window that may
     have expired some of the complaints): unknown complaints are left out and a no-op is quietly one."""
     named = [c for c in correction.complaint_ids if c in assignment]
     missing = [c for c in correction.complaint_ids if c not in assignment]
@@ -70,7 +70,7 @@ def correct(assignment: dict[str, str], correction: MatterCorrection, strict: bo
         rest = [c for c, m in assignment.items() if m == matter and c != complaint]
         if not rest:
             if strict:
-                raise NothingToCorrect(f"complaint {complaint!r} is the only complaint on its matter: "
+                raise MattersUnchanged(f"complaint {complaint!r} is the only complaint on its matter: "
                                        "nothing to split off")
             return result
         result[complaint] = complaint
@@ -81,7 +81,7 @@ def correct(assignment: dict[str, str], correction: MatterCorrection, strict: bo
     matters = {assignment[c] for c in named}
     if len(matters) < 2:
         if strict:
-            raise NothingToCorrect("these complaints are on one matter already: nothing to join")
+            raise MattersUnchanged("these complaints are on one matter already: nothing to join")
         return result
     members = [c for c, m in assignment.items() if m in matters]  # arrival order: the first names the matter
     for complaint in members:

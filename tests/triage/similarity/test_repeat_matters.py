@@ -22,7 +22,7 @@ from triage.service import TriageService
 from triage.similarity.corrections import (
     CorrectionError,
     MatterCorrection,
-    NothingToCorrect,
+    MattersUnchanged,
     UnknownComplaints,
     correct,
     moved,
@@ -282,9 +282,9 @@ def test_corrections_that_cannot_be_applied_say_why():
     assignment = {"A1": "A1", "A2": "A1", "B1": "B1"}
     with pytest.raises(UnknownComplaints, match="'X9'"):
         correct(assignment, MatterCorrection("split", ("X9",)))
-    with pytest.raises(NothingToCorrect, match="only complaint"):
+    with pytest.raises(MattersUnchanged, match="only complaint"):
         correct(assignment, MatterCorrection("split", ("B1",)))
-    with pytest.raises(NothingToCorrect, match="one matter already"):
+    with pytest.raises(MattersUnchanged, match="one matter already"):
         correct(assignment, MatterCorrection("join", ("A1", "A2")))
     with pytest.raises(CorrectionError, match="at least two"):
         MatterCorrection("join", ("A1",))
