@@ -54,8 +54,9 @@ def create_app(settings: ServiceSettings | None = None, model: LoadedModel | Non
     settings = settings or get_service_settings()
     configure_logging(settings.log_level)
     # BLAS and OpenMP pools no larger than the CPUs this process may use (a container's cpuset, not the
-    # host's core count): more threads than cores only contend with the request and batcher threads.
-    threadpool_limits(len(os.sched_getaffinity(0)))
+    # host's core count), shared among the workers: more threads than cores only contend with the request and
+    # batcher threads.
+    threadpool_limits(max(1, len(os.sched_getaffinity(0)) // settings.workers))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -27,6 +27,8 @@ class ServiceSettings(Settings):
         default="FULL", description="FULL: a committed complaint survives a power cut; NORMAL: a process crash.")
     host: str = Field(default="127.0.0.1", description="Address `triage serve` binds.")
     port: int = Field(default=8000, description="Port `triage serve` binds.")
+    workers: int = Field(default=1, ge=1, description="Worker processes of `triage serve` (one port); each keeps "
+                         "a replica of the similarity window and decides in the store's global order.")
     # One limit: the model reads at most MAX_TEXT_CHARS characters, so a higher setting would accept texts it
     # then truncates; a lower one refuses more.
     max_text_chars: int = Field(default=MAX_TEXT_CHARS, ge=1, le=MAX_TEXT_CHARS,

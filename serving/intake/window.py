@@ -1,10 +1,14 @@
-"""The similarity window's rebuild: the engine that remembers recent complaints lives in the process, so on start,
-after a failed commit and on a model swap it is rebuilt from its snapshot and the store."""
+"""The similarity window's rebuild and catch-up: the engine that remembers recent complaints lives in each worker's
+process, a replica of the store's global order. On start, after a failed commit and on a model swap it is rebuilt
+from its snapshot and the store; before each decision it catches up on what other workers committed."""
 
 from __future__ import annotations
 
 import dataclasses
+import fcntl
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -24,14 +28,28 @@ def _horizon(service: TriageService) -> timedelta:
     return timedelta(days=max(config.repeat.window_days, config.groups.window_days, config.groups.term_days))
 
 
+@contextmanager
+def snapshot_lock(snapshot_dir: Path, exclusive: bool) -> Iterator[None]:
+    """The workers of one host share the snapshot directory: one writes it at a time, and nobody reads it
+    while it is being swapped (an advisory lock on a file beside it; released if the process dies)."""
+    snapshot_dir.parent.mkdir(parents=True, exist_ok=True)
+    with open(snapshot_dir.with_name(snapshot_dir.name + ".lock"), "a+b") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def build_similarity(service: TriageService, store: Store, snapshot_dir: Path | None) -> SimilarityEngine:
     """The similarity engine for this service's model: the saved snapshot when it was written by this model,
     plus the complaints stored after it; otherwise rebuilt from the stored complaints of the window."""
     similarity = None
     if snapshot_dir is not None and (snapshot_dir / STATE_FILE).exists():
         try:
-            similarity = SimilarityEngine.load(snapshot_dir, service.policy.similarity, service.model.version_,
-                                               reference_key=service.reference_key)
+            with snapshot_lock(snapshot_dir, exclusive=False):
+                similarity = SimilarityEngine.load(snapshot_dir, service.policy.similarity, service.model.version_,
+                                                   reference_key=service.reference_key)
         except (SimilarityStateError, OSError) as exc:  # the snapshot is a cache: rebuild what it would have held
             log.warning("similarity snapshot not used: %s; rebuilding from the store", exc)
     if similarity is None:
@@ -40,11 +58,14 @@ def build_similarity(service: TriageService, store: Store, snapshot_dir: Path | 
     return similarity
 
 
-def catch_up(service: TriageService, similarity: SimilarityEngine, store: Store, after_seq: int) -> int:
+def catch_up(service: TriageService, similarity: SimilarityEngine, store: Store, after_seq: int,
+             whole_order: bool = False) -> int:
     """Feed the engine the stored complaints of the window that came after `after_seq`, in arrival order,
     and the leads' matter corrections it has not applied, each after the complaints stored before it was made.
-    Topic vectors are reused when this model made them, else recomputed from the text."""
-    since = datetime.now(UTC) - _horizon(service)
+    Topic vectors are reused when this model made them, else recomputed from the text. `whole_order`: every
+    complaint after `after_seq`, however old its date (a live replica must see exactly what the worker that decided
+    it saw); otherwise only those received within the window's horizon (a rebuild)."""
+    since = None if whole_order else datetime.now(UTC) - _horizon(service)
     version = service.model.version_
     rows = list(store.window(since, after_seq))
     corrections = list(store.matter_corrections_after(similarity.corrections_applied))

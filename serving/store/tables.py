@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, LargeBinary, String, Text
+from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Float, ForeignKey, Index, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
@@ -55,7 +55,10 @@ class Complaint(Base):
 
     __tablename__ = "complaints"
 
-    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)  # arrival order
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)  # the row's key
+    # The one order of every worker and instance: numbered 1, 2, 3 … under the store's global-order lock, in the
+    # order the similarity layer saw the complaints (a replica catches up by reading the numbers above its last).
+    global_seq: Mapped[int] = mapped_column(BigInteger, index=True, unique=True)
     complaint_id: Mapped[str] = mapped_column(String(128), unique=True)
     customer_id: Mapped[str | None] = mapped_column(String(128), nullable=True, index=True)
     channel: Mapped[str | None] = mapped_column(String(32), nullable=True)
