@@ -93,7 +93,8 @@ def create_app(settings: ServiceSettings | None = None, model: LoadedModel | Non
         if isinstance(route, APIRoute) and route.path == "/metrics":
             route.response_class = PlainTextResponse
     app.add_middleware(SessionMiddleware, secret_key=_session_secret(settings), session_cookie="triage_session",
-                       max_age=8 * 3600, same_site="strict", https_only=settings.secure_cookies)
+                       max_age=int(settings.session_lifetime.total_seconds()), same_site="strict",
+                       https_only=settings.secure_cookies)  # the session itself is server-side (serving.pages)
 
     # 422 echoing inputs JSON cannot hold (Infinity, lone surrogates) safely; 405 naming every method of the path
     app.add_exception_handler(RequestValidationError, errors.invalid_request)

@@ -4,6 +4,7 @@ and its limits. Read from the environment with the prefix TRIAGE_ or a `.env` fi
 from __future__ import annotations
 
 import secrets
+from datetime import timedelta
 from pathlib import Path
 from typing import Literal
 
@@ -40,6 +41,12 @@ class ServiceSettings(Settings):
                                        "company; 0: take what has arrived.")
     session_secret: str | None = Field(default=None, description="Signs the review pages' session cookie; "
                                        "unset: a random secret kept in data_dir/session.key.")
+    session_idle_timeout: timedelta = Field(
+        default=timedelta(minutes=30), gt=timedelta(0),
+        description="A review-page session unused this long ends (seconds, or ISO 8601 such as PT30M).")
+    session_lifetime: timedelta = Field(
+        default=timedelta(hours=8), gt=timedelta(0),
+        description="A review-page session ends this long after sign-in, however active (seconds or PT8H).")
     matter_reference_key: SecretStr | None = Field(
         default=None, description="Keys the hashes of contract and card numbers that tie a customer's complaints "
         "to one matter; unset: a random key kept in data_dir/reference.key.")

@@ -20,7 +20,7 @@ from pydantic import ValidationError
 from serving.deps import PageIntake, PagesNotReady, RuntimeDep, SignInRequired, StoreDep, Viewer, page_intake, signed_in
 from serving.intake import Intake
 from serving.pages.filters import STATIC, Chart, growth_chart, segment, templates
-from serving.pages.session import csrf_ok, flash, local_path, sign_in, to_login
+from serving.pages.session import csrf_ok, flash, local_path, sign_in, sign_out, to_login
 from serving.pages.session import csrf_token as session_csrf_token
 from serving.params import MAX_AGE_HOURS, MAX_OFFSET
 from serving.roles import LEAD
@@ -96,7 +96,7 @@ def login_form(request: Request, next_page: Annotated[str | None, Query(alias="n
 
 
 @router.post("/login")
-def login(request: Request, store: StoreDep, key: Annotated[str, Form()] = "",
+def login(request: Request, store: StoreDep, runtime: RuntimeDep, key: Annotated[str, Form()] = "",
           csrf_token: Annotated[str, Form()] = "", next_page: Annotated[str, Form(alias="next")] = "") -> Response:
     target = local_path(next_page) or ""
     if not csrf_ok(request, csrf_token):
@@ -109,16 +109,16 @@ def login(request: Request, store: StoreDep, key: Annotated[str, Form()] = "",
         return render(request, "login.html", {
             "error": f"该密钥的角色是「{principal.role}」：只有组长（lead）或管理员（admin）可以登录审核页面。",
             "next": target}, 403)
-    sign_in(request, principal.key_id)
+    sign_in(request, store, principal.key_id, runtime.settings)
     request.state.principal = principal
     return RedirectResponse(target or "/review", status_code=303)
 
 
 @router.post("/logout")
-def logout(request: Request, csrf_token: Annotated[str, Form()] = "") -> Response:
+def logout(request: Request, store: StoreDep, csrf_token: Annotated[str, Form()] = "") -> Response:
     if not csrf_ok(request, csrf_token):
         return error_page(request, 403, "请求被拒绝", CSRF_FAILED)
-    request.session.clear()
+    sign_out(request, store)
     return RedirectResponse("/login", status_code=303)
 
 

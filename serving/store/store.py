@@ -12,7 +12,8 @@ from serving.store.complaints import ComplaintStore
 from serving.store.figures import FigureStore
 from serving.store.keys import KeyStore
 from serving.store.matters import MatterStore
+from serving.store.sessions import SessionStore
 
 
-class Store(KeyStore, ComplaintStore, MatterStore, FigureStore):
+class Store(KeyStore, SessionStore, ComplaintStore, MatterStore, FigureStore):
     """Open with a SQLAlchemy URL; the schema is migrated to the newest revision on opening."""

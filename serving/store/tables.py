@@ -49,6 +49,18 @@ class ApiKey(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
+class PageSession(Base):
+    """A signed-in review-page session. The cookie carries a random token; only its hash is kept, so a copy
+    of the database opens no session. Deleted at logout, when its key is revoked, or once expired."""
+
+    __tablename__ = "sessions"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    key_id: Mapped[int] = mapped_column(ForeignKey("api_keys.id"), index=True)  # the key it was opened with
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+
 class Complaint(Base):
     """One accepted complaint, as submitted, plus its current routing (the latest decision, or the lead's
     correction) so the queue and the monthly figures are one indexed query."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+import time
 
 import pytest
 
@@ -64,12 +65,12 @@ def lead(client, api_keys):
 
 
 # ---- sign-in -------------------------------------------------------------------------------------------
-def test_lead_signs_in_and_the_session_keeps_the_key_id_not_the_secret(client, api_keys):
+def test_lead_signs_in_and_the_cookie_keeps_a_session_token_not_the_key(client, api_keys):
     response = sign_in(client, api_keys["lead"])
     assert response.status_code == 303
     assert response.headers["location"] == "/review"
     session = session_payload(client)
-    assert isinstance(session["key_id"], int) and session["csrf"]
+    assert set(session) == {"sid", "csrf"} and len(session["sid"]) >= 43  # 256 random bits
     assert api_keys["lead"] not in json.dumps(session)
     page = client.get("/review")
     assert page.status_code == 200
@@ -86,7 +87,7 @@ def test_intake_key_is_refused_with_a_chinese_message(client, api_keys):
     response = sign_in(client, api_keys["intake"])
     assert response.status_code == 403
     assert "只有组长（lead）或管理员（admin）可以登录" in response.text
-    assert "key_id" not in session_payload(client)
+    assert "sid" not in session_payload(client)
     assert client.get("/review", follow_redirects=False).status_code == 303
 
 
@@ -119,18 +120,52 @@ def test_sign_in_returns_to_the_page_asked_for_and_never_elsewhere(client, api_k
 
 
 def test_a_revoked_key_is_signed_out(lead, client, headers):
-    key_id = session_payload(client)["key_id"]
+    keys = client.get("/v1/admin/keys", headers=headers["admin"]).json()
+    key_id = next(k["id"] for k in keys if k["name"] == "test lead")
     assert client.get("/review").status_code == 200
     assert client.delete(f"/v1/admin/keys/{key_id}", headers=headers["admin"]).status_code == 204
     response = client.get("/review", follow_redirects=False)
     assert response.status_code == 303 and response.headers["location"].startswith("/login")
 
 
-def test_logout_clears_the_session(lead, client):
-    token = csrf_of(client.get("/review").text)
+def test_logout_ends_the_session_and_a_replayed_cookie_opens_nothing(lead, client, headers):
+    decision = needing_review(client, headers)
+    complaint_id = decision["complaint_id"]
+    token = csrf_of(client.get(f"/review/{complaint_id}").text)
+    old_cookie = client.cookies.get("triage_session")
     response = client.post("/logout", data={"csrf_token": token}, follow_redirects=False)
     assert response.status_code == 303 and response.headers["location"] == "/login"
     assert client.get("/review", follow_redirects=False).status_code == 303
+
+    # The cookie as it was before logout, replayed: its signature is still good, its session is gone.
+    client.cookies.clear()
+    client.cookies.set("triage_session", old_cookie)
+    page = client.get("/review", follow_redirects=False)
+    assert page.status_code == 303 and page.headers["location"].startswith("/login")
+    client.cookies.set("triage_session", old_cookie)
+    review = client.post(f"/review/{complaint_id}", data={"action": "confirm", "csrf_token": token},
+                         follow_redirects=False)
+    assert review.status_code == 303 and review.headers["location"].startswith("/login")
+    assert client.get(f"/v1/complaints/{complaint_id}", headers=headers["lead"]).json()["reviews"] == []
+
+
+def test_an_idle_session_ends(service_settings, api_keys, trained_model):
+    from datetime import timedelta
+
+    from fastapi.testclient import TestClient
+
+    from serving.app import create_app
+    from serving.model_source import LoadedModel
+
+    settings = service_settings.model_copy(update={"session_idle_timeout": timedelta(seconds=3)})
+    with TestClient(create_app(settings, model=LoadedModel(trained_model, "test session model"))) as client:
+        assert sign_in(client, api_keys["lead"]).status_code == 303
+        for _ in range(5):  # used every second: longer than the timeout in all, and still signed in
+            assert client.get("/review", follow_redirects=False).status_code == 200
+            time.sleep(1)
+        time.sleep(4)
+        response = client.get("/review", follow_redirects=False)
+        assert response.status_code == 303 and response.headers["location"].startswith("/login")
 
 
 # ---- CSRF ----------------------------------------------------------------------------------------------
@@ -140,7 +175,7 @@ def test_login_without_or_with_a_wrong_csrf_token_is_refused(client, api_keys):
     client.get("/login")
     response = client.post("/login", data={"key": api_keys["lead"], "csrf_token": "forged"}, follow_redirects=False)
     assert response.status_code == 403
-    assert "key_id" not in session_payload(client)
+    assert "sid" not in session_payload(client)
 
 
 def test_login_without_a_form_shown_first_is_refused(client, api_keys):

@@ -12,6 +12,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -50,12 +51,25 @@ def artifacts() -> Path:
 @pytest.fixture
 def live_server(service_settings, api_keys, trained_model) -> Iterator[str]:
     """The whole app served by uvicorn on 127.0.0.1 (a socket bound here, so no port race); its base URL."""
+    with serve(service_settings, trained_model) as url:
+        yield url
+
+
+@pytest.fixture
+def server_of(api_keys, trained_model):
+    """Serves the app with settings of the test's choosing: `with server_of(settings) as base_url: ...`."""
+    return lambda settings: serve(settings, trained_model)
+
+
+@contextmanager
+def serve(settings, trained_model) -> Iterator[str]:
+    """The app of these settings, serving the session model, on a free local port while the block runs."""
     import uvicorn
 
     from serving.app import create_app
     from serving.model_source import LoadedModel
 
-    app = create_app(service_settings, model=LoadedModel(trained_model, "test session model"))
+    app = create_app(settings, model=LoadedModel(trained_model, "test session model"))
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
