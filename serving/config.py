@@ -53,6 +53,19 @@ class ServiceSettings(Settings):
     secure_cookies: bool = Field(default=False, description="Mark the session cookie Secure (behind HTTPS).")
     log_level: str = Field(default="INFO", description="Log level of the JSON logs.")
 
+    # ---- backpressure: past a bound the service says so at once instead of answering ever later
+    max_in_flight: int = Field(default=32, ge=1, description="Requests handled at once (the probes and /metrics "
+                               "not counted); one more is answered 429 with Retry-After.")
+    intake_queue: int = Field(default=256, ge=1, description="Complaints waiting to be decided (single and batch "
+                              "requests together); a request that would exceed it is answered 429 with Retry-After.")
+    intake_max_wait_seconds: float = Field(
+        default=0.5, gt=0, description="A request is answered 429 when the complaints ahead of it would take longer "
+        "than this to decide at the intake's recent pace: latency stays bounded on a slow or busy machine too.")
+    retry_after_seconds: int = Field(default=1, ge=1, description="The Retry-After of a 429 or a 503 while the model "
+                                     "loads.")
+    max_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1024, description="Request bodies larger than this are "
+                                "refused with 413 while they are read, before any parsing (8 MiB).")
+
     def reference_key(self) -> bytes:
         """The matter references' key: the setting, else one made at random on first use and kept in data_dir
         (owner-only), so hashes in the store's snapshot match across restarts."""

@@ -43,7 +43,8 @@ def ready_intake(runtime: Runtime) -> Intake:
     """The intake, or 503 while the model is not loaded (or could not be)."""
     if runtime.intake is None:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE,
-                            "the model is not loaded yet" + (f": {runtime.error}" if runtime.error else ""))
+                            "the model is not loaded yet" + (f": {runtime.error}" if runtime.error else ""),
+                            headers={"Retry-After": str(runtime.settings.retry_after_seconds)})
     return runtime.intake
 
 

@@ -13,6 +13,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from serving.config import ServiceSettings
 from serving.intake import Intake, MicroBatcher
+from serving.limits import IntakeQueue, LimitMetrics
 from serving.logs import get_logger
 from serving.model_source import LoadedModel, load_serving_model
 from serving.store import Store, StoredDecision
@@ -34,6 +35,7 @@ class Metrics:
                                  registry=registry)
         self.window = Gauge("triage_similarity_window_complaints",
                             "Complaints in the similarity engine's group window", registry=registry)
+        self.limits = LimitMetrics(registry)
 
     def count(self, decision: StoredDecision) -> None:
         self.decisions.labels(decision.tier, decision.department).inc()
@@ -70,6 +72,11 @@ class Runtime:
     loaded: LoadedModel | None = None
     error: str | None = None  # why the model could not be loaded
     reload_lock: threading.Lock = field(default_factory=threading.Lock)
+    intake_queue: IntakeQueue = field(init=False)  # complaints waiting to be decided, bounded
+
+    def __post_init__(self) -> None:
+        self.intake_queue = IntakeQueue(self.settings.intake_queue, self.metrics.limits,
+                                        self.settings.intake_max_wait_seconds)
 
     def start(self, loaded: LoadedModel | None = None) -> None:
         """Load the model, warm jieba and the embedder, rebuild the similarity window; then accept complaints."""

@@ -18,8 +18,9 @@ class ErrorOut(BaseModel):
 
 
 _DESCRIBED = {400: "Bad request", 401: "No or an unknown API key", 403: "The key's role may not do this",
-              404: "Not found", 409: "Conflict", 413: "Too large", 500: "Not stored: nothing was accepted",
-              503: "The model is not loaded yet"}
+              404: "Not found", 409: "Conflict", 413: "Too large",
+              429: "Busy: a bound on requests in flight or complaints waiting is reached; retry after Retry-After",
+              500: "Not stored: nothing was accepted", 503: "The model is not loaded yet"}
 
 
 def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
