@@ -85,8 +85,9 @@ class ComplaintStore(StoreBase):
         if not complaint_ids:
             return {}
         with self.session() as session:
-            return dict(session.execute(select(Complaint.complaint_id, Complaint.submitted_by)
-                                        .where(Complaint.complaint_id.in_(set(complaint_ids)))).tuples())
+            rows = session.execute(select(Complaint.complaint_id, Complaint.submitted_by)
+                                   .where(Complaint.complaint_id.in_(set(complaint_ids))))
+            return {complaint_id: key_id for complaint_id, key_id in rows}
 
     def find(self, complaint_id: str) -> StoredComplaint | None:
         """The content hash and latest decision of a stored complaint, or None."""

@@ -31,9 +31,12 @@ from serving.routes import v1_routes
 from serving.store import Store
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
-EXAMPLES = 75  # per operation and mode: ~20 operations x 2 modes (+ those on an existing complaint) > 2,000 cases
-FEW = {("POST", "/v1/admin/reload"): 3}  # each call reloads the model and rebuilds the similarity window
-MIN_CASES = 2_000
+# Per operation and mode. Operations without parameters have one case or a handful, the rest up to the budget:
+# 9 operations x 2 modes x 85 + 3 on an existing complaint or customer x 85: about 2,300 cases on SQLite. The same
+# run on PostgreSQL (when the suite has one) is a quarter of it: what differs there is the database's own limits.
+EXAMPLES = {"sqlite": 85, "postgresql": 22}
+FEW = {("POST", "/v1/admin/reload"): 1}  # each call reloads the model and rebuilds the similarity window
+MIN_CASES = {"sqlite": 2_000, "postgresql": 500}
 
 # The role each operation is fuzzed with: the least one that may call it (its handler's own checks included).
 ROLE = {
@@ -78,7 +81,8 @@ def fuzz(strategy, budget: int, call: Callable) -> None:
         run()
 
 
-def test_no_input_ends_in_a_server_error_or_off_the_schema(client, api_keys, api):
+def test_no_input_ends_in_a_server_error_or_off_the_schema(client, api_keys, api, database_url):
+    backend = "sqlite" if database_url is None else "postgresql"
     api.submit(api.texts.ENGLISH, complaint_id=SEEDED["complaint_id"], customer_id=SEEDED["customer_id"])
     keys = Keys(api.runtime.store, api_keys)
     schema = schemathesis.openapi.from_asgi("/openapi.json", client.app)
@@ -91,11 +95,11 @@ def test_no_input_ends_in_a_server_error_or_off_the_schema(client, api_keys, api
         operation = result.ok()
         method, path = operation.method.upper(), operation.path
         role = role_of(method, path)
-        budget = FEW.get((method, path), EXAMPLES)
+        budget = FEW.get((method, path), EXAMPLES[backend])
 
         def call(case, label: str = f"{method} {path}", role: str = role) -> None:
             headers = keys.headers(role)
-            response = case.call(headers=headers)
+            response = case.call(headers=headers, timeout=120)  # a reload takes seconds on a busy machine
             cases[label] += 1
             statuses[response.status_code] += 1
             try:
@@ -114,7 +118,7 @@ def test_no_input_ends_in_a_server_error_or_off_the_schema(client, api_keys, api
     summary = f"{total} cases, {len(cases)} operations, {elapsed:.0f} s; statuses {dict(sorted(statuses.items()))}"
     print(summary)
     assert not failures, f"{len(failures)} failing cases ({summary}):\n\n" + "\n\n".join(failures[:20])
-    assert total >= MIN_CASES, summary
+    assert total >= MIN_CASES[backend], summary
     assert statuses[201] > 0 and statuses[200] > 0  # the handlers' work was reached, not only their refusals
     assert not any(status >= 500 for status in statuses)
 

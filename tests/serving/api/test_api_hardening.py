@@ -98,7 +98,7 @@ def test_a_key_id_past_64_bits_is_422(api):
 @pytest.mark.parametrize("method, path, allowed", [
     ("DELETE", "/v1/admin/keys", "GET, POST"),
     ("PUT", "/v1/complaints", "POST"),
-    ("GET", "/v1/complaints/batch", "POST"),
+    ("POST", "/v1/clusters", "GET"),
     ("PUT", "/v1/admin/keys/1", "DELETE"),
     ("DELETE", "/review/ANY-ID", "GET, POST"),
     ("POST", "/healthz", "GET"),
