@@ -239,18 +239,3 @@ class MatterCorrectionEntry:
     reviewer: str
     comment: str
     corrected_at: datetime
-
-
-@dataclass(frozen=True)
-class MatterCorrectionEntry:
-    """A lead's split or join of a customer's matters, as recorded."""
-
-    id: int
-    customer_id: str
-    action: str  # split | join
-    complaint_ids: list[str]  # as the lead named them
-    moved: dict[str, str]  # {complaint id: its matter after the correction}
-    after_seq: int  # the last complaint stored when it was made
-    reviewer: str
-    comment: str
-    corrected_at: datetime

@@ -176,33 +176,3 @@ class OriginalRead(Base):
     key_id: Mapped[int | None] = mapped_column(ForeignKey("api_keys.id"), nullable=True)
     reader: Mapped[str] = mapped_column(String(200))
     read_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-
-
-class MatterCorrectionRecord(Base):
-    """A lead's split or join of a customer's matters (issue 17): who, when, which complaints they named and
-    what moved. Replayed into the similarity window after the complaint `after_seq` when it is rebuilt."""
-
-    __tablename__ = "matter_corrections"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    customer_id: Mapped[str] = mapped_column(String(128), index=True)
-    action: Mapped[str] = mapped_column(String(8))  # split | join
-    complaint_ids: Mapped[list] = mapped_column(JSON)  # as the lead named them
-    moved: Mapped[dict] = mapped_column(JSON)  # {complaint id: its matter after the correction}
-    after_seq: Mapped[int] = mapped_column(Integer)  # the last complaint stored when it was made
-    key_id: Mapped[int | None] = mapped_column(ForeignKey("api_keys.id"), nullable=True)
-    reviewer: Mapped[str] = mapped_column(String(200))
-    comment: Mapped[str] = mapped_column(Text, default="")
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-
-
-class OriginalRead(Base):
-    """Who read a complaint's original (unmasked) text, and when: every read through the admin endpoint."""
-
-    __tablename__ = "original_reads"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    complaint_seq: Mapped[int] = mapped_column(ForeignKey("complaints.seq"), index=True)
-    key_id: Mapped[int | None] = mapped_column(ForeignKey("api_keys.id"), nullable=True)
-    reader: Mapped[str] = mapped_column(String(200))
-    read_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
