@@ -100,7 +100,8 @@ function done(summary, latency, requests)
 end
 """
 
-UNBOUNDED = {"TRIAGE_MAX_IN_FLIGHT": "100000", "TRIAGE_INTAKE_QUEUE": "1000000"}
+UNBOUNDED = {"TRIAGE_MAX_IN_FLIGHT": "100000", "TRIAGE_INTAKE_QUEUE": "1000000",
+             "TRIAGE_INTAKE_MAX_WAIT_SECONDS": "1000000"}
 
 
 def _percentiles(samples: list[float]) -> dict:
@@ -204,6 +205,7 @@ def run(model_dir: Path, connections: int, seconds: int, bounded: bool = True, h
                     raise RuntimeError(f"the server did not become ready; see {log.name}")
                 time.sleep(0.1)
             _wrk(url, key, texts, 4, 3, honour, "warm")  # warm-up, not reported (ids of its own: no retries)
+            load_average = os.getloadavg()[0]  # the machine's, before: other work shares these cores
             probe, submitter = _Probe(url), _Submitter(url, key, texts)
             probe.start()
             submitter.start()
@@ -223,6 +225,7 @@ def run(model_dir: Path, connections: int, seconds: int, bounded: bool = True, h
                 process.kill()
             log.close()
     return {"connections": connections, "seconds": seconds, "bounded": bounded, "honour_retry_after": honour,
+            "cpus": len(os.sched_getaffinity(0)), "load_average_1min_before": round(load_average, 1),
             "wrk": load, "accepted_one_client": {**_percentiles(submitter.accepted), "busy": submitter.busy},
             "healthz_every_50ms": {**_percentiles(probe.latencies), "failures": probe.failures},
             "shed_by_bound": shed}

@@ -87,8 +87,9 @@ class IntakeQueue:
 
     - a count: at most `limit` complaints waiting;
     - a time: the complaints ahead of a newcomer would take longer than `max_wait` seconds to decide, at the
-      pace the intake has kept in its current busy period (over its last `PACE_WINDOW` answers). The count alone
-      would bound latency only on a machine of known speed; this bound holds on a slow or shared one too.
+      pace of the intake's last `PACE_WINDOW` answers (time it was busy per complaint answered; idle time not
+      counted). The count alone would bound latency only on a machine of known speed; this holds on a slow or
+      shared one too.
 
     One request is always let in when nothing waits, so a batch larger than the bound is still served, and a
     slow machine still serves one request at a time. Used from the request threads: a lock. `clock` is for
@@ -103,14 +104,17 @@ class IntakeQueue:
         self.metrics = metrics
         self.clock = clock
         self.waiting = 0
-        self._answered: deque[float] = deque(maxlen=self.PACE_WINDOW)  # when each recent answer left, busy only
+        # Busy time per recent answer: since the previous answer, or since work arrived at an idle intake. A
+        # micro-batch answered at once gives its whole time to one complaint and 0 to the others: the mean holds.
+        self._busy: deque[float] = deque(maxlen=self.PACE_WINDOW)
+        self._since = 0.0
         self._lock = threading.Lock()
 
     def seconds_per_complaint(self) -> float | None:
-        """The recent pace: time between answers while complaints were waiting; None before two answers."""
-        if len(self._answered) < 2:
+        """The recent pace: busy seconds per complaint answered; None before two answers."""
+        if len(self._busy) < 2:
             return None
-        return (self._answered[-1] - self._answered[0]) / (len(self._answered) - 1)
+        return sum(self._busy) / len(self._busy)
 
     def _refuse(self, complaints: int) -> str | None:
         if not self.waiting:
@@ -132,9 +136,8 @@ class IntakeQueue:
             refused = self._refuse(complaints)
             if refused:
                 raise Busy(refused)
-            if not self.waiting:  # a busy period starts: the pace is measured from here
-                self._answered.clear()
-                self._answered.append(self.clock())
+            if not self.waiting:  # idle until now: busy time counts from here
+                self._since = self.clock()
             self.waiting += complaints
             self.metrics.waiting.set(self.waiting)
         try:
@@ -143,7 +146,9 @@ class IntakeQueue:
             with self._lock:
                 self.waiting -= complaints
                 self.metrics.waiting.set(self.waiting)
-                self._answered.extend([self.clock()] * complaints)
+                now = self.clock()
+                self._busy.extend([now - self._since] + [0.0] * (complaints - 1))
+                self._since = now
 
 
 class BodyLimit:

@@ -63,23 +63,30 @@ def test_past_the_seconds_of_work_at_the_recent_pace_a_request_is_refused():
         assert intake.waiting == 4
 
 
-def test_the_pace_is_that_of_the_current_busy_period():
+def test_idle_time_is_not_counted_in_the_pace():
     intake, clock, _registry = queue(max_wait=0.5)
-    with ExitStack() as first:
-        slow = [first.enter_context(ExitStack()) for _ in range(3)]
-        for request in slow:
+    for _period in range(2):  # two busy spells of 5 answers at 0.1 s, a minute idle between them
+        with ExitStack() as spell:
+            requests = [spell.enter_context(ExitStack()) for _ in range(5)]
+            for request in requests:
+                request.enter_context(intake.admit(1))
+            for request in requests:
+                clock.now += 0.1
+                request.close()
+        assert intake.waiting == 0
+        clock.now += 60
+    assert intake.seconds_per_complaint() == pytest.approx(0.1)
+
+
+def test_a_micro_batch_answered_at_once_counts_its_time_once():
+    intake, clock, _registry = queue(max_wait=0.5)
+    with ExitStack() as held:
+        requests = [held.enter_context(ExitStack()) for _ in range(12)]
+        for request in requests:
             request.enter_context(intake.admit(1))
-        for request in slow:  # a slow spell: 2 s an answer
-            clock.now += 2
+        clock.now += 0.4  # a batch of 4 decided in 0.4 s, its answers leave together
+        for request in requests[:4]:
             request.close()
-    assert intake.waiting == 0
-    clock.now += 60  # idle; then a new busy period at 0.01 s an answer
-    with ExitStack() as second:
-        fast = [second.enter_context(ExitStack()) for _ in range(20)]
-        for request in fast:
-            request.enter_context(intake.admit(1))
-        for request in fast[:5]:
-            clock.now += 0.01
-            request.close()
-        assert intake.seconds_per_complaint() == pytest.approx(0.01)
-        second.enter_context(intake.admit(10))  # 15 + 10 waiting at 0.01 s: 0.25 s, let in
+        assert intake.seconds_per_complaint() == pytest.approx(0.1)
+        with pytest.raises(Busy):  # 8 waiting + 1 at 0.1 s = 0.9 s
+            held.enter_context(intake.admit(1))
