@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import BaseRoute, Match
 
-from serving.logs import get_logger
+from serving.logs import get_logger, scrub_value
 from triage.schemas import problem_message
 
 log = get_logger("serving.errors")
@@ -58,7 +58,7 @@ def _problem(error: dict[str, Any]) -> dict[str, Any]:
     if "ctx" in error:
         problem["ctx"] = error["ctx"]
     problem["msg"] = problem_message(error)
-    return json_safe(problem)
+    return scrub_value(json_safe(problem))  # what it echoes may be a phone or ID number: masked as in the logs
 
 
 def validation_body(errors: Iterable[dict[str, Any]]) -> dict[str, Any]:

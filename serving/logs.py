@@ -24,19 +24,19 @@ def scrub(text: str) -> str:
     return mask_identifier(text)
 
 
-def _scrub_value(value: Any) -> Any:
+def scrub_value(value: Any) -> Any:
     if isinstance(value, str):
         return scrub(value)
     if isinstance(value, dict):
-        return {k: _scrub_value(v) for k, v in value.items()}
+        return {k: scrub_value(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_scrub_value(v) for v in value]
+        return [scrub_value(v) for v in value]
     return value
 
 
 def scrub_event(_logger: Any, _method: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     event.pop("color_message", None)  # uvicorn's duplicate of the message, with terminal colours
-    return {key: value if key in _OWN_FIELDS else _scrub_value(value) for key, value in event.items()}
+    return {key: value if key in _OWN_FIELDS else scrub_value(value) for key, value in event.items()}
 
 
 def configure_logging(level: str = "INFO") -> None:

@@ -1,4 +1,5 @@
-"""GET /v1/model, POST /v1/admin/reload, and the API keys: GET/POST /v1/admin/keys, DELETE /v1/admin/keys/{id}."""
+"""GET /v1/model, POST /v1/admin/reload, the API keys: GET/POST /v1/admin/keys, DELETE /v1/admin/keys/{id}, and
+GET /v1/admin/complaints/{id}/original: a complaint's text as submitted, every read recorded."""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ from fastapi import APIRouter, Body, HTTPException, status
 
 from serving.deps import Admin, AnyRole, IntakeDep, RuntimeDep, StoreDep
 from serving.params import KeyId
+from serving.privacy import OriginalUnreadable
 from serving.runtime import ReloadInProgress
-from serving.schemas import KeyCreated, KeyIn, KeyOut, ModelOut, error_responses
+from serving.schemas import KeyCreated, KeyIn, KeyOut, ModelOut, OriginalOut, error_responses
 from serving.store import LastAdminKey
 
 router = APIRouter(prefix="/v1", tags=["admin"])
@@ -59,3 +61,20 @@ def revoke_key(key_id: KeyId, _: Admin, store: StoreDep) -> None:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
     if not found:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no key {key_id}")
+
+
+@router.get("/admin/complaints/{complaint_id}/original", response_model=OriginalOut,
+            summary="A complaint's text as submitted (unmasked); the read is recorded",
+            description="The service stores and shows complaint text masked; the original is kept only encrypted. "
+                        "Each read is recorded with the reading key and time (`reads`) before it is answered. "
+                        "Answers 409 when the original was sealed with a key this service does not have.",
+            responses=error_responses(401, 403, 404, 409))
+def read_original(complaint_id: str, principal: Admin, store: StoreDep) -> Any:
+    complaint_id = store.protector.complaint_reference(complaint_id) or complaint_id
+    try:
+        original = store.read_original(complaint_id, principal)
+    except OriginalUnreadable as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
+    if original is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no complaint {complaint_id!r}")
+    return original

@@ -16,6 +16,7 @@ from serving.routes.review import invalid_body
 from serving.schemas import BatchIn, BatchItemOut, BatchOut, ComplaintRecord, CustomerComplaints, error_responses
 from serving.store import Store
 from triage.features.normalize import normalize_text
+from triage.features.pii import mask_identifier
 from triage.schemas import ComplaintIn, Decision, received_at_problem, validation_problems
 from triage.service import FieldProblem
 
@@ -56,7 +57,7 @@ def _taken_message(complaint_id: str) -> str:
                          "returns the stored decision (200); with other content, 409. The complaint is committed "
                          "to the store before the response is sent.",
              responses={200: {"model": Decision, "description": "A retry: the stored decision"},
-                        **error_responses(401, 403, 409, 413, 429, 500, 503)})
+                        **error_responses(401, 403, 409, 413, 500, 503)})
 def submit(complaint: ComplaintIn, principal: Submitter, runtime: RuntimeDep, intake: IntakeDep) -> JSONResponse:
     problem = _too_long(complaint, runtime.settings.max_text_chars)
     if problem:
@@ -64,10 +65,10 @@ def submit(complaint: ComplaintIn, principal: Submitter, runtime: RuntimeDep, in
     problem = _invalid_time(complaint, intake)
     if problem:
         raise invalid_body([FieldProblem("received_at", str(complaint.received_at), problem)])
+    complaint = runtime.store.protector.protect(complaint)  # ids as references, product masked (serving.privacy)
     accept = runtime.batcher or intake
     try:
-        with runtime.intake_queue.admit(1):  # full: 429 (serving.limits)
-            accepted = accept.submit(complaint, principal.key_id)
+        accepted = accept.submit(complaint, principal.key_id)
     except IdConflict as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
     except StoreFailure as exc:
@@ -83,7 +84,7 @@ def submit(complaint: ComplaintIn, principal: Submitter, runtime: RuntimeDep, in
              summary="Triage up to 500 complaints",
              description="Each item is validated, stored and answered on its own: `items[i].status` is 201, 200 "
                          "(retry), 409, 413 or 422 with `error`. One model call for the batch.",
-             responses=error_responses(401, 403, 413, 429, 503))
+             responses=error_responses(401, 403, 413, 503))
 def submit_batch(batch: BatchIn, principal: Submitter, runtime: RuntimeDep, intake: IntakeDep) -> JSONResponse:
     settings = runtime.settings
     if len(batch.complaints) > settings.max_batch:
@@ -101,7 +102,7 @@ def submit_batch(batch: BatchIn, principal: Submitter, runtime: RuntimeDep, inta
             failed(index, 422, None, f"item: expected a JSON object, got {type(raw).__name__}")
             continue
         try:
-            complaint = ComplaintIn.model_validate(raw)
+            complaint = runtime.store.protector.protect(ComplaintIn.model_validate(raw))
         except ValidationError as exc:
             failed(index, 422, _id_of(raw), validation_problems(exc))
             continue
@@ -114,10 +115,7 @@ def submit_batch(batch: BatchIn, principal: Submitter, runtime: RuntimeDep, inta
             failed(index, 422, complaint.complaint_id, f"received_at: {problem}")
             continue
         valid.append((index, complaint))
-    outcomes: list = []
-    if valid:
-        with runtime.intake_queue.admit(len(valid)):  # full: 429 for the whole batch (serving.limits)
-            outcomes = intake.submit_many([c for _, c in valid], principal.key_id)
+    outcomes = intake.submit_many([c for _, c in valid], principal.key_id) if valid else []
     retried = [str(c.complaint_id) for (_, c), o in zip(valid, outcomes, strict=True)
                if isinstance(o, Accepted) and not o.created]
     others = _taken_by_others(runtime.store, retried, principal.key_id)
@@ -141,7 +139,8 @@ def submit_batch(batch: BatchIn, principal: Submitter, runtime: RuntimeDep, inta
 
 def _id_of(raw: dict) -> str | None:
     value = raw.get("complaint_id") if isinstance(raw, dict) else None
-    return safe_text(value) if isinstance(value, str) else None  # echoed: a lone surrogate must not fail the batch
+    # echoed: a lone surrogate must not fail the batch, an id that is personal data is not shown
+    return mask_identifier(safe_text(value)) if isinstance(value, str) else None
 
 
 @router.get("/complaints/{complaint_id}", response_model=ComplaintRecord,
@@ -157,6 +156,7 @@ def get_complaint(record: ReadableComplaint) -> Any:
 def customer_complaints(customer_id: str, principal: Reader, store: StoreDep,
                         limit: Limit = 50, offset: Offset = 0) -> CustomerComplaints:
     own = principal.key_id if principal.role == "intake" else None
+    customer_id = store.protector.customer_reference(customer_id) or customer_id  # stored by reference
     total, items = store.customer_complaints(customer_id, limit, offset, submitted_by=own)
     matters = store.customer_matters(customer_id, submitted_by=own)
     return CustomerComplaints.model_validate(

@@ -246,6 +246,18 @@ def contains_pii(value: str) -> bool:
     return mask_identifier(value) != value
 
 
+def canonical_number(value: str) -> str | None:
+    """The digits (an ID card's X included) of a value that is one phone, ID-card or bank-card number and nothing
+    else, however it is written (`138-1234-5678`, `一三八一二三四五六七八`, `+86 138 1234 5678` → `13812345678`);
+    None for anything else. So that one customer's number is one key whichever way it was typed."""
+    for chinese_numerals in (False, True):
+        found = _spans(value, chinese_numerals)
+        if (len(found) == 1 and found[0].kind != "email" and not value[:found[0].start].strip()
+                and not value[found[0].end:].strip()):
+            return found[0].digits
+    return None
+
+
 def bank_card_numbers(text: str) -> list[str]:
     """The bank-card numbers of a raw text (digits only), the ones `mask_pii` masks: a card identifies the
     account a complaint is about, so the repeat detector compares them — hashed, never stored or shown."""

@@ -132,6 +132,7 @@ class SimilarityEngine:
                 joblib.dump({"format": STATE_FORMAT, "engine": self}, staging / STATE_FILE, compress=0)
             finally:
                 self.groups.index = index
+            _private_tree(staging)
             _fsync_tree(staging)
             if directory.exists():
                 old = directory.with_name(directory.name + ".old")
@@ -189,6 +190,13 @@ def _fsync(path: Path) -> None:
         os.fsync(descriptor)
     finally:
         os.close(descriptor)
+
+
+def _private_tree(root: Path) -> None:
+    """Owner-only files (0600): the state holds customer references and complaint ids (mkdtemp made the directory
+    0700 already; the files would otherwise carry the umask's 0644 wherever they are copied)."""
+    for path in root.rglob("*"):
+        path.chmod(0o700 if path.is_dir() else 0o600)
 
 
 def _fsync_tree(root: Path) -> None:
