@@ -26,6 +26,7 @@ from threadpoolctl import threadpool_limits
 
 from serving import errors
 from serving.config import ServiceSettings, get_service_settings
+from serving.limits import BodyLimit, Busy, InFlightLimit, busy_response
 from serving.logs import configure_logging, get_logger, scrub
 from serving.model_source import LoadedModel
 from serving.runtime import Metrics, Runtime
@@ -54,8 +55,9 @@ def create_app(settings: ServiceSettings | None = None, model: LoadedModel | Non
     settings = settings or get_service_settings()
     configure_logging(settings.log_level)
     # BLAS and OpenMP pools no larger than the CPUs this process may use (a container's cpuset, not the
-    # host's core count): more threads than cores only contend with the request and batcher threads.
-    threadpool_limits(len(os.sched_getaffinity(0)))
+    # host's core count), shared among the workers: more threads than cores only contend with the request and
+    # batcher threads.
+    threadpool_limits(max(1, len(os.sched_getaffinity(0)) // settings.workers))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -92,7 +94,16 @@ def create_app(settings: ServiceSettings | None = None, model: LoadedModel | Non
         if isinstance(route, APIRoute) and route.path == "/metrics":
             route.response_class = PlainTextResponse
     app.add_middleware(SessionMiddleware, secret_key=_session_secret(settings), session_cookie="triage_session",
-                       max_age=8 * 3600, same_site="strict", https_only=settings.secure_cookies)
+                       max_age=int(settings.session_lifetime.total_seconds()), same_site="strict",
+                       https_only=settings.secure_cookies)  # the session itself is server-side (serving.pages)
+    # Inside the request log (a 429 is logged with its request id), outside everything that does work.
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)  # inside the request log: its 413 is logged
+    app.add_middleware(InFlightLimit, limit=settings.max_in_flight, retry_after=settings.retry_after_seconds,
+                       metrics=metrics.limits)
+
+    @app.exception_handler(Busy)
+    async def busy(_request: Request, exc: Busy) -> JSONResponse:
+        return busy_response(f"{exc}; retry after {settings.retry_after_seconds} s", settings.retry_after_seconds)
 
     # 422 echoing inputs JSON cannot hold (Infinity, lone surrogates) safely; 405 naming every method of the path
     app.add_exception_handler(RequestValidationError, errors.invalid_request)

@@ -6,6 +6,7 @@ commands say what to install."""
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated
@@ -53,25 +54,54 @@ def serve(
     model: Annotated[Path | None, typer.Option("--model", help="Serve this model directory instead of the "
                                                                "MLflow champion.")] = None,
     data_dir: DataDirOption = None,
+    workers: Annotated[int | None, typer.Option(
+        "--workers", min=1, help="Worker processes on this port (default: TRIAGE_WORKERS, 1); they decide as one "
+                                 "service through the store.")] = None,
 ) -> None:
-    """Serve the API and the review pages (one process: the similarity window lives in it)."""
+    """Serve the API and the review pages. Every worker (and every instance over the same PostgreSQL) keeps a
+    replica of the similarity window and decides in the store's global order (README: Deployment)."""
     require_extra("serve", "fastapi", "uvicorn", "sqlalchemy")
     import uvicorn
 
-    from serving.app import create_app
-
     changes: dict = {}
     if model is not None:
-        changes.update(model_source="dir", model_dir=model)
+        changes.update(model_source="dir", model_dir=model.resolve())
     if host is not None:
         changes["host"] = host
     if port is not None:
         changes["port"] = port
+    if workers is not None:
+        changes["workers"] = workers
+    if data_dir is not None:
+        data_dir = data_dir.resolve()
     settings = _settings(data_dir, **changes)
-    app = create_app(settings, background=True)
-    err.print(f"serving on http://{settings.host}:{settings.port}  (review pages: /review, API docs: /docs)")
-    uvicorn.run(app, host=settings.host, port=settings.port, log_config=None, access_log=False,
-                timeout_graceful_shutdown=10)
+    url = f"http://{settings.host}:{settings.port}"
+    if settings.workers == 1:
+        from serving.app import create_app
+
+        app = create_app(settings, background=True)
+        err.print(f"serving on {url}  (review pages: /review, API docs: /docs)")
+        uvicorn.run(app, host=settings.host, port=settings.port, log_config=None, access_log=False,
+                    timeout_graceful_shutdown=10)
+        return
+    from serving.store import Store
+
+    # Migrate once, here, before the workers open the store side by side.
+    Store(settings.store_url(), settings.sqlite_synchronous, settings.data_protector()).close()
+    # Uvicorn starts each worker afresh from an import string: they read their settings from the environment.
+    if data_dir is not None:
+        changes["data_dir"] = data_dir
+    os.environ.update({f"TRIAGE_{name.upper()}": str(value) for name, value in changes.items()})
+    err.print(f"serving on {url} with {settings.workers} workers  (review pages: /review, API docs: /docs)")
+    uvicorn.run("serving.cli:worker_app", factory=True, workers=settings.workers, host=settings.host,
+                port=settings.port, log_config=None, access_log=False, timeout_graceful_shutdown=10)
+
+
+def worker_app():
+    """The app of one worker of `triage serve --workers N` (uvicorn's factory; settings from the environment)."""
+    from serving.app import create_app
+
+    return create_app(get_service_settings(), background=True)
 
 
 @keys_app.command("create")

@@ -3,6 +3,8 @@ and its limits. Read from the environment with the prefix TRIAGE_ or a `.env` fi
 
 from __future__ import annotations
 
+import secrets
+from datetime import timedelta
 from pathlib import Path
 from typing import Literal
 
@@ -27,6 +29,8 @@ class ServiceSettings(Settings):
         default="FULL", description="FULL: a committed complaint survives a power cut; NORMAL: a process crash.")
     host: str = Field(default="127.0.0.1", description="Address `triage serve` binds.")
     port: int = Field(default=8000, description="Port `triage serve` binds.")
+    workers: int = Field(default=1, ge=1, description="Worker processes of `triage serve` (one port); each keeps "
+                         "a replica of the similarity window and decides in the store's global order.")
     # One limit: the model reads at most MAX_TEXT_CHARS characters, so a higher setting would accept texts it
     # then truncates; a lower one refuses more.
     max_text_chars: int = Field(default=MAX_TEXT_CHARS, ge=1, le=MAX_TEXT_CHARS,
@@ -38,16 +42,50 @@ class ServiceSettings(Settings):
                                        "company; 0: take what has arrived.")
     session_secret: str | None = Field(default=None, description="Signs the review pages' session cookie; "
                                        "unset: a random secret kept in data_dir/session.key.")
+    session_idle_timeout: timedelta = Field(
+        default=timedelta(minutes=30), gt=timedelta(0),
+        description="A review-page session unused this long ends (seconds, or ISO 8601 such as PT30M).")
+    session_lifetime: timedelta = Field(
+        default=timedelta(hours=8), gt=timedelta(0),
+        description="A review-page session ends this long after sign-in, however active (seconds or PT8H).")
+    matter_reference_key: SecretStr | None = Field(
+        default=None, description="Keys the hashes of contract and card numbers that tie a customer's complaints "
+        "to one matter; unset: a random key kept in data_dir/reference.key.")
     data_key: SecretStr | None = Field(
         default=None, description="Fernet key sealing each complaint's original text (several, comma-separated: the "
         "first seals, all open); unset: a key made on first use and kept in data_dir/data.key (owner-only).")
     secure_cookies: bool = Field(default=False, description="Mark the session cookie Secure (behind HTTPS).")
     log_level: str = Field(default="INFO", description="Log level of the JSON logs.")
 
+    # ---- backpressure: past a bound the service says so at once instead of answering ever later
+    max_in_flight: int = Field(default=32, ge=1, description="Requests handled at once (the probes and /metrics "
+                               "not counted); one more is answered 429 with Retry-After.")
+    intake_queue: int = Field(default=256, ge=1, description="Complaints waiting to be decided (single and batch "
+                              "requests together); a request that would exceed it is answered 429 with Retry-After.")
+    intake_max_wait_seconds: float = Field(
+        default=0.5, gt=0, description="A request is answered 429 when the complaints ahead of it would take longer "
+        "than this to decide at the intake's recent pace: latency stays bounded on a slow or busy machine too.")
+    retry_after_seconds: int = Field(default=1, ge=1, description="The Retry-After of a 429 or a 503 while the model "
+                                     "loads.")
+    max_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1024, description="Request bodies larger than this are "
+                                "refused with 413 while they are read, before any parsing (8 MiB).")
+
+    def reference_key(self) -> bytes:
+        """The matter references' key: the setting, else one made at random on first use and kept in data_dir
+        (owner-only), so hashes in the store's snapshot match across restarts."""
+        if self.matter_reference_key is not None:
+            return self.matter_reference_key.get_secret_value().encode()
+        path = Path(self.data_dir) / "reference.key"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(secrets.token_urlsafe(48))
+            path.chmod(0o600)
+        return path.read_text().strip().encode()
+
     def data_protector(self) -> DataProtector:
-        """Seals original texts (data_key) and makes the references of ids (keyed by data_dir/reference.key)."""
+        """Seals original texts (data_key) and makes the references of ids (the matter-reference key)."""
         return DataProtector.from_keys(self.data_key.get_secret_value() if self.data_key else None,
-                                       None, Path(self.data_dir))
+                                       self.reference_key(), Path(self.data_dir))
 
     def store_url(self) -> str:
         from serving.store.db import sqlite_url

@@ -20,8 +20,13 @@ from serving.runtime import Runtime
 from serving.store import ComplaintRecord, Principal, Store
 
 
-def get_runtime(request: Request) -> Runtime:
+def runtime_of(request: Request) -> Runtime:
     return request.app.state.runtime
+
+
+async def get_runtime(request: Request) -> Runtime:
+    # async: resolved on the event loop, so the probes that need only this never wait for the thread pool
+    return runtime_of(request)
 
 
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
@@ -38,7 +43,8 @@ def ready_intake(runtime: Runtime) -> Intake:
     """The intake, or 503 while the model is not loaded (or could not be)."""
     if runtime.intake is None:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE,
-                            "the model is not loaded yet" + (f": {runtime.error}" if runtime.error else ""))
+                            "the model is not loaded yet" + (f": {runtime.error}" if runtime.error else ""),
+                            headers={"Retry-After": str(runtime.settings.retry_after_seconds)})
     return runtime.intake
 
 
@@ -112,14 +118,21 @@ class PagesNotReady(Exception):
         self.error = error
 
 
+SESSION_TOKEN = "sid"  # the session cookie's field with the token of a server-side session (serving.pages.session)
+
+
 def signed_in(request: Request) -> Principal | None:
-    """The signed-in lead or admin, re-checked against the store on every request (a revoked key or a role
-    that may no longer review ends the session); None when nobody is."""
-    key_id = request.session.get("key_id")
-    if not isinstance(key_id, int):
+    """The signed-in lead or admin: the cookie's session token looked up in the store on every request (ended
+    by logout, by revoking its key, after the idle timeout or the session's lifetime; a role that may not review
+    ends it too); None when nobody is."""
+    token = request.session.get(SESSION_TOKEN)
+    if not isinstance(token, str):
         return None
-    principal = get_runtime(request).store.principal(key_id)
+    runtime = runtime_of(request)
+    settings = runtime.settings
+    principal = runtime.store.session_principal(token, settings.session_idle_timeout, settings.session_lifetime)
     if principal is None or principal.role not in LEAD:
+        runtime.store.end_session(token)
         request.session.clear()
         return None
     request.state.principal = principal  # the request log names the key

@@ -4,7 +4,7 @@ are validated from the store's records by attribute (`from_attributes`)."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, computed_field, model_validator
 
@@ -18,8 +18,9 @@ class ErrorOut(BaseModel):
 
 
 _DESCRIBED = {400: "Bad request", 401: "No or an unknown API key", 403: "The key's role may not do this",
-              404: "Not found", 409: "Conflict", 413: "Too large", 500: "Not stored: nothing was accepted",
-              503: "The model is not loaded yet"}
+              404: "Not found", 409: "Conflict", 413: "Too large",
+              429: "Busy: a bound on requests in flight or complaints waiting is reached; retry after Retry-After",
+              500: "Not stored: nothing was accepted", 503: "The model is not loaded yet"}
 
 
 def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
@@ -215,6 +216,67 @@ class KeyOut(BaseModel):
 
 class KeyCreated(KeyOut):
     key: str = Field(description="The secret: shown once, only its hash is stored.")
+
+
+class MatterSplitIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    complaint_id: str = Field(min_length=1, max_length=128,
+                              description="The complaint to take off its matter: it starts a matter of its own.")
+    comment: str = Field("", max_length=2000, description="Why (kept with the correction).")
+
+
+class MatterJoinIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    matters: list[str] = Field(min_length=2, max_length=50,
+                               description="The matters to make one: each a matter id or the id of any complaint "
+                                           "on it. The joined matter keeps the id of the earliest.")
+    comment: str = Field("", max_length=2000, description="Why (kept with the correction).")
+
+    @model_validator(mode="after")
+    def _each_once(self) -> MatterJoinIn:
+        if any(not m.strip() for m in self.matters):
+            raise ValueError("matters: an empty id")
+        if len(set(self.matters)) != len(self.matters):
+            raise ValueError("matters: each matter is named once")
+        return self
+
+
+class MatterCorrectionOut(BaseModel):
+    """A lead's split or join of a customer's matters: who, when, what they named, what moved."""
+
+    id: int
+    customer_id: str
+    action: Literal["split", "join"]
+    complaint_ids: list[str] = Field(description="As the lead named them.")
+    moved: dict[str, str] = Field(description="The complaints whose matter changed, with their matter now.")
+    reviewer: str
+    comment: str
+    corrected_at: datetime
+
+
+class MattersCorrected(BaseModel):
+    correction: MatterCorrectionOut
+    matters: list[MatterSummary] = Field(description="The customer's matters after the correction, the matter "
+                                                     "with the latest complaint first.")
+
+
+class CustomerMatters(BaseModel):
+    matters: list[MatterSummary] = Field(description="The customer's matters, the latest activity first.")
+    corrections: list[MatterCorrectionOut] = Field(description="Every split and join of them, oldest first.")
+
+
+class OriginalReadOut(BaseModel):
+    reader: str = Field(description="The name of the API key that read the original.")
+    key_id: int | None
+    read_at: datetime
+
+
+class OriginalOut(BaseModel):
+    """A complaint's text as submitted — the one answer that carries personal data unmasked."""
+
+    complaint_id: str
+    text: str
+    reads: list[OriginalReadOut] = Field(description="Every read of this original, oldest first (this one last).")
 
 
 class OriginalReadOut(BaseModel):

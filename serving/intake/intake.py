@@ -1,9 +1,11 @@
 """Intake: accept complaints for good. Idempotency, model, similarity, policy and the store, in arrival order.
 
 The model half (embedding, classifiers) is stateless and runs in parallel on the caller's thread; the
-similarity engine remembers every complaint, so deciding and committing happen one at a time under a lock,
-which also makes the store's arrival order the order the similarity engine saw. A complaint is committed
-before its decision is returned. Micro-batching is in `batching.py`, the similarity window's rebuild in
+similarity engine remembers every complaint, so deciding and committing happen one at a time: under this
+process's lock, then in the store's global order (`Store.ordered`: one transaction at a time across every worker
+and instance over the database), after catching this worker's window up on every complaint committed before.
+That makes the store's order the order every similarity window saw. A complaint is committed before its
+decision is returned. Micro-batching is in `batching.py`, the similarity window's rebuild in
 `window.py`.
 """
 
@@ -19,11 +21,13 @@ from typing import cast
 
 import numpy as np
 
-from serving.intake.window import build_similarity, catch_up
+from serving.intake.window import build_similarity, catch_up, snapshot_lock
 from serving.store import NewComplaint, Store, StoreConflict, StoredComplaint, StoredDecision, content_hash
+from serving.store.records import MatterCorrectionEntry, Principal
 from triage.models import TriageModel
 from triage.schemas import ClusterSummary, ComplaintIn, Prediction
 from triage.service import TriageService
+from triage.similarity.corrections import MatterCorrection
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +99,9 @@ class Intake:
         self.snapshot_dir = snapshot_dir
         self._lock = FairLock()
         self._window_stale = False  # a decided complaint failed to commit: the window must be rebuilt
+        # Other workers committed complaints before our last turn: catch up on theirs before queueing for the
+        # global order too (one instance alone skips that query).
+        self._others_active = True
 
     # ---- accepting ---------------------------------------------------------------------------------
     def submit(self, complaint: ComplaintIn, submitted_by: int | None = None) -> Accepted:
@@ -150,29 +157,49 @@ class Intake:
                 predictions, vectors = service.predict(batch)
             if self._window_stale:
                 self._rebuild_window(service)
-            taken = self.store.taken([complaints[i].complaint_id for i in pending])  # type: ignore[misc]
             decided: dict[str, tuple[int, NewComplaint]] = {}  # complaint id -> (position, what to store)
             repeated: list[tuple[int, int]] = []  # (position, position of the same id earlier in this batch)
-            for j, i in enumerate(pending):
-                complaint = complaints[i]
-                complaint_id: str = complaint.complaint_id  # type: ignore[assignment]
-                if complaint_id in decided:  # an earlier item of this batch, not stored yet
-                    first, earlier = decided[complaint_id]
-                    stored = StoredComplaint(earlier.digest, StoredDecision.of(earlier.decision))
-                    outcomes[i] = _retry(complaint_id, stored, digests[i])
-                    repeated.append((i, first))
-                    continue
-                found = self.store.find(complaint_id) if complaint_id in taken else None
-                if found is not None:  # another request was first
-                    outcomes[i] = _retry(complaint_id, found, digests[i])
-                    continue
-                vector = None if vectors is None else vectors[j]
-                decision = service.decide(complaint, predictions[j], vector)
-                alerted = (self._summary(service, decision.group.cluster_id)
-                           if decision.group.alert and decision.group.cluster_id else None)
-                decided[complaint_id] = (i, NewComplaint(complaint, digests[i], decision, vector, submitters[i],
-                                                         alerted))
-            self._commit(list(decided.values()), outcomes, service)
+            inserted: list[tuple[int, NewComplaint, int]] = []  # (position, row, number in the global order)
+            try:
+                if self._others_active:  # their complaints since our last turn, read while they keep deciding
+                    self._follow(service)
+                with self.store.ordered():
+                    # the rest: the window has now seen every complaint numbered before ours
+                    self._others_active = self._follow(service) > 0
+                    taken = self.store.taken([complaints[i].complaint_id for i in pending])  # type: ignore[misc]
+                    for j, i in enumerate(pending):
+                        complaint = complaints[i]
+                        complaint_id: str = complaint.complaint_id  # type: ignore[assignment]
+                        if complaint_id in decided:  # an earlier item of this batch, not stored yet
+                            first, earlier = decided[complaint_id]
+                            stored = StoredComplaint(earlier.digest, StoredDecision.of(earlier.decision))
+                            outcomes[i] = _retry(complaint_id, stored, digests[i])
+                            repeated.append((i, first))
+                            continue
+                        found = self.store.find(complaint_id) if complaint_id in taken else None
+                        if found is not None:  # another request (on any worker) was first
+                            outcomes[i] = _retry(complaint_id, found, digests[i])
+                            continue
+                        vector = None if vectors is None else vectors[j]
+                        decision = service.decide(complaint, predictions[j], vector)
+                        alerted = (self._summary(service, decision.group.cluster_id)
+                                   if decision.group.alert and decision.group.cluster_id else None)
+                        decided[complaint_id] = (i, NewComplaint(complaint, digests[i], decision, vector,
+                                                                 submitters[i], alerted))
+                    inserted = self._insert(list(decided.values()), outcomes)
+            except Exception as exc:  # nothing of this batch was committed (the database, or a bug: logged)
+                log.exception("batch not stored")
+                if decided:  # the window saw complaints the store did not take
+                    self._window_stale = True
+                inserted = []
+                for i in pending:
+                    if outcomes[i] is None:  # those another request had stored keep their answer
+                        outcomes[i] = StoreFailure(f"complaint {complaints[i].complaint_id!r} could not be stored: "
+                                                   f"{type(exc).__name__}")
+            for i, row, number in inserted:  # committed: only now are they accepted
+                outcomes[i] = Accepted(StoredDecision.of(row.decision), created=True)
+                if service.similarity is not None:
+                    service.similarity.store_seq = max(service.similarity.store_seq, number)
             for i, first in repeated:  # answered as its first occurrence ended: stored by us or by another process
                 origin = outcomes[first]
                 if isinstance(origin, Accepted):
@@ -187,7 +214,7 @@ class Intake:
         """Start deciding with another model, with no request failing meanwhile: the new similarity window is
         rebuilt from the store while the old service keeps working, then the complaints that arrived during
         the rebuild are caught up and the services are swapped, under the lock."""
-        fresh = TriageService(model, self.service.policy)
+        fresh = TriageService(model, self.service.policy, reference_key=self.service.reference_key)
         fresh.warm()
         similarity = build_similarity(fresh, self.store, None)
         with self._lock:
@@ -196,57 +223,82 @@ class Intake:
             self.service = fresh
         log.info("model swapped", extra={"model_version": model.version_})
 
-    def _commit(self, decided: list[tuple[int, NewComplaint]], outcomes: list[Outcome | None],
-                service: TriageService) -> None:
-        """Store the decided complaints in one transaction; when that fails, one at a time, so one bad row
-        fails alone. A complaint the window saw but the store did not take makes the window stale."""
+    def _insert(self, decided: list[tuple[int, NewComplaint]], outcomes: list[Outcome | None]
+                ) -> list[tuple[int, NewComplaint, int]]:
+        """Insert the decided complaints, numbered next in the global order, inside the caller's `ordered()`
+        transaction (they are accepted when it commits). When the batch fails, one at a time (each in its own
+        savepoint), so one bad row fails alone; a complaint the window saw but the store did not take makes the
+        window stale. Returns (position, row, number) of each inserted one."""
         if not decided:
-            return
+            return []
         try:
-            seqs = self.store.add_many([row for _, row in decided])
+            numbers = self.store.add_many([row for _, row in decided])
+            return [(i, row, number) for (i, row), number in zip(decided, numbers, strict=True)]
         except Exception:
-            seqs = []
-            for i, row in decided:
-                try:
-                    seqs.append(self.store.add_many([row])[0])
-                except StoreConflict:  # another process stored the id between our check and our insert
-                    self._window_stale = True
-                    complaint_id = str(row.decision.complaint_id)
-                    found = self.store.find(complaint_id)
-                    outcomes[i] = (_retry(complaint_id, found, row.digest) if found is not None
-                                   else StoreFailure(f"complaint {complaint_id!r} could not be stored"))
-                except Exception as exc:
-                    log.exception("complaint %s not stored", row.decision.complaint_id)
-                    self._window_stale = True
-                    outcomes[i] = StoreFailure(f"complaint {row.decision.complaint_id!r} could not be stored: "
-                                               f"{type(exc).__name__}")
-            decided = [(i, row) for i, row in decided if outcomes[i] is None]
-        for (i, row), seq in zip(decided, seqs, strict=True):
-            outcomes[i] = Accepted(StoredDecision.of(row.decision), created=True)
-            if service.similarity is not None:
-                service.similarity.store_seq = max(service.similarity.store_seq, seq)
+            log.warning("a batch of %d failed to insert; inserting one at a time", len(decided), exc_info=True)
+        inserted = []
+        for i, row in decided:
+            complaint_id = str(row.decision.complaint_id)
+            try:
+                inserted.append((i, row, self.store.add_many([row])[0]))
+            except StoreConflict:  # written by something that bypassed the global order: compare content
+                self._window_stale = True
+                found = self.store.find(complaint_id)
+                outcomes[i] = (_retry(complaint_id, found, row.digest) if found is not None
+                               else StoreFailure(f"complaint {complaint_id!r} could not be stored"))
+            except Exception as exc:
+                log.exception("complaint %s not stored", complaint_id)
+                self._window_stale = True
+                outcomes[i] = StoreFailure(f"complaint {complaint_id!r} could not be stored: {type(exc).__name__}")
+        return inserted
+
+    def _follow(self, service: TriageService) -> int:
+        """Catch this worker's window up on the complaints other workers and instances committed since it last
+        looked (every one of them, in the global order: the window is a replica of that order); how many."""
+        if service.similarity is None:
+            return 0
+        return catch_up(service, service.similarity, self.store, service.similarity.store_seq, whole_order=True)
 
     def _rebuild_window(self, service: TriageService) -> None:
         log.warning("rebuilding the similarity window from the store after a failed commit")
         service.similarity = build_similarity(service, self.store, None)
         self._window_stale = False
 
+    def correct_matters(self, customer_id: str, correction: MatterCorrection, principal: Principal,
+                        comment: str = "") -> MatterCorrectionEntry:
+        """Record a lead's split or join of a customer's matters and apply it to the similarity window, under the
+        lock: no complaint is decided between the two, and the customer's next complaint follows it. Raises
+        the library's UnknownComplaints or MattersUnchanged (checked against the store's record)."""
+        with self._lock:
+            entry = self.store.correct_matters(customer_id, correction, principal, comment)
+            similarity = self.service.similarity
+            if similarity is not None:
+                similarity.correct_matters(customer_id, correction)
+                similarity.corrections_applied = entry.id
+        log.info("matters corrected", extra={"action": correction.action, "correction_id": entry.id})
+        return entry
+
     def save_snapshot(self) -> None:
-        """Write the similarity window so the next start replays only what came after it."""
+        """Write the similarity window so the next start replays only what came after it. The workers of one
+        host share the snapshot directory: they write it one at a time (any of them is a valid prefix of the
+        global order; the next start catches up from whichever was written last)."""
         if self.snapshot_dir is None or self.service.similarity is None:
             return
-        with self._lock:
+        with self._lock, snapshot_lock(self.snapshot_dir, exclusive=True):
             self.service.similarity.save(self.snapshot_dir)
 
     def clusters(self) -> list[ClusterSummary]:
-        """Active clusters of the window (read under the lock: the engine changes with every complaint)."""
+        """Active clusters of the window (read under the lock: the engine changes with every complaint), caught
+        up first on what other workers committed."""
         with self._lock:
+            self._follow(self.service)
             found = self.service.similarity.clusters() if self.service.similarity else []
         return [ClusterSummary.model_validate(summary) for summary in found]
 
     def cluster(self, cluster_id: str) -> ClusterSummary | None:
         """A cluster of the window, or None when it expired or was merged away."""
         with self._lock:
+            self._follow(self.service)
             return self._summary(self.service, cluster_id)
 
     @staticmethod

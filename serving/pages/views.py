@@ -20,13 +20,14 @@ from pydantic import ValidationError
 from serving.deps import PageIntake, PagesNotReady, RuntimeDep, SignInRequired, StoreDep, Viewer, page_intake, signed_in
 from serving.intake import Intake
 from serving.pages.filters import STATIC, Chart, growth_chart, segment, templates
-from serving.pages.session import csrf_ok, flash, local_path, sign_in, to_login
+from serving.pages.session import csrf_ok, flash, local_path, sign_in, sign_out, to_login
 from serving.pages.session import csrf_token as session_csrf_token
 from serving.params import MAX_AGE_HOURS, MAX_OFFSET
 from serving.roles import LEAD
 from serving.schemas import ReviewIn
 from serving.store import ComplaintRecord, ComplaintSummary, NothingToCorrect, QueueFilter, Store
 from triage.schemas import ClusterSummary, validation_problems
+from triage.similarity.corrections import MatterCorrection, MattersUnchanged, UnknownComplaints
 from triage.vocabulary import TIERS
 
 router = APIRouter(include_in_schema=False)
@@ -95,7 +96,7 @@ def login_form(request: Request, next_page: Annotated[str | None, Query(alias="n
 
 
 @router.post("/login")
-def login(request: Request, store: StoreDep, key: Annotated[str, Form()] = "",
+def login(request: Request, store: StoreDep, runtime: RuntimeDep, key: Annotated[str, Form()] = "",
           csrf_token: Annotated[str, Form()] = "", next_page: Annotated[str, Form(alias="next")] = "") -> Response:
     target = local_path(next_page) or ""
     if not csrf_ok(request, csrf_token):
@@ -108,16 +109,16 @@ def login(request: Request, store: StoreDep, key: Annotated[str, Form()] = "",
         return render(request, "login.html", {
             "error": f"该密钥的角色是「{principal.role}」：只有组长（lead）或管理员（admin）可以登录审核页面。",
             "next": target}, 403)
-    sign_in(request, principal.key_id)
+    sign_in(request, store, principal.key_id, runtime.settings)
     request.state.principal = principal
     return RedirectResponse(target or "/review", status_code=303)
 
 
 @router.post("/logout")
-def logout(request: Request, csrf_token: Annotated[str, Form()] = "") -> Response:
+def logout(request: Request, store: StoreDep, csrf_token: Annotated[str, Form()] = "") -> Response:
     if not csrf_ok(request, csrf_token):
         return error_page(request, 403, "请求被拒绝", CSRF_FAILED)
-    request.session.clear()
+    sign_out(request, store)
     return RedirectResponse("/login", status_code=303)
 
 
@@ -206,6 +207,8 @@ def _complaint_context(intake: Intake, store: Store, record: ComplaintRecord) ->
         others_total -= 1
     cluster_id = decision.group.cluster_id
     cluster = _cluster(intake, store, cluster_id)[0] if cluster_id else None
+    matters = store.customer_matters(record.customer_id) if record.customer_id else []
+    matter = next((m for m in matters if record.complaint_id in m.complaint_ids), None)
     return {
         "record": record, "decision": decision, "zone": intake.service.policy.zone, "now": datetime.now(UTC),
         "tier_names": _tier_names(intake), "categories": intake.service.categories(),
@@ -213,6 +216,8 @@ def _complaint_context(intake: Intake, store: Store, record: ComplaintRecord) ->
         "clocks": [(label, getattr(decision.clocks, key)) for key, label in CLOCKS],
         "others": others, "others_total": max(others_total, 0), "cluster": cluster,
         "next_id": _next_in_queue(store, record.complaint_id), "error": None,
+        "matter": matter, "other_matters": [m for m in matters if m is not matter], "matter_error": None,
+        "matter_corrections": store.matter_corrections(record.customer_id)[-5:] if record.customer_id else [],
         "form": {"category": "", "tier": "", "department": "", "comment": ""},
     }
 
@@ -282,6 +287,47 @@ def review_complaint(request: Request, complaint_id: str, viewer: Viewer, runtim
         flash(request, f"已更正 {complaint_id}：{what}。")
     following = _next_in_queue(store, complaint_id)
     return RedirectResponse(f"/review/{segment(following)}" if following else "/review", status_code=303)
+
+
+@router.post("/review/{complaint_id}/matter")
+def correct_matter(request: Request, complaint_id: str, viewer: Viewer, runtime: RuntimeDep,
+                   action: Annotated[str, Form()] = "", other: Annotated[str, Form()] = "",
+                   comment: Annotated[str, Form()] = "", csrf_token: Annotated[str, Form()] = "") -> Response:
+    """A lead splits this complaint off its matter, or joins its matter with another of the customer's."""
+    if not csrf_ok(request, csrf_token):
+        return error_page(request, 403, "请求被拒绝", CSRF_FAILED)
+    intake = page_intake(runtime)
+    store = runtime.store
+    complaint_id = store.protector.complaint_reference(complaint_id) or complaint_id  # an id that is personal data
+    record = store.complaint(complaint_id)
+    if record is None:
+        return _no_complaint(request, complaint_id)
+    problem, status_code = None, 422
+    if not record.customer_id:
+        problem = "匿名投诉不属于任何事项。"
+    elif action not in ("split", "join"):
+        problem = "请选择「拆出」或「合并」。"
+    elif action == "join" and not other.strip():
+        problem = "请选择要合并的事项。"
+    elif len(comment) > 2000:
+        problem = "意见最多 2000 字。"
+    else:
+        correction = (MatterCorrection("split", (complaint_id,)) if action == "split"
+                      else MatterCorrection("join", (complaint_id, other.strip())))
+        try:
+            intake.correct_matters(record.customer_id, correction, viewer, comment.strip())
+        except UnknownComplaints:
+            problem, status_code = f"该客户没有事项「{other}」。", 404
+        except MattersUnchanged:
+            problem, status_code = ("该投诉已是单独的事项，无需拆出。" if action == "split"
+                                    else "这两件投诉已属于同一事项。"), 409
+    if problem is not None:
+        context = _complaint_context(intake, store, record)
+        context.update(matter_error=problem)
+        return render(request, "complaint.html", context, status_code)
+    flash(request, f"已将 {complaint_id} 拆出为单独的事项。" if action == "split"
+          else f"已将 {complaint_id} 所属事项与 {other.strip()} 所属事项合并。")
+    return RedirectResponse(f"/review/{segment(complaint_id)}", status_code=303)
 
 
 # ---- clusters ----------------------------------------------------------------------------------------

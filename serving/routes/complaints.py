@@ -57,7 +57,7 @@ def _taken_message(complaint_id: str) -> str:
                          "returns the stored decision (200); with other content, 409. The complaint is committed "
                          "to the store before the response is sent.",
              responses={200: {"model": Decision, "description": "A retry: the stored decision"},
-                        **error_responses(401, 403, 409, 413, 500, 503)})
+                        **error_responses(401, 403, 409, 413, 429, 500, 503)})
 def submit(complaint: ComplaintIn, principal: Submitter, runtime: RuntimeDep, intake: IntakeDep) -> JSONResponse:
     problem = _too_long(complaint, runtime.settings.max_text_chars)
     if problem:
@@ -68,7 +68,8 @@ def submit(complaint: ComplaintIn, principal: Submitter, runtime: RuntimeDep, in
     complaint = runtime.store.protector.protect(complaint)  # ids as references, product masked (serving.privacy)
     accept = runtime.batcher or intake
     try:
-        accepted = accept.submit(complaint, principal.key_id)
+        with runtime.intake_queue.admit(1):  # full: 429 (serving.limits)
+            accepted = accept.submit(complaint, principal.key_id)
     except IdConflict as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
     except StoreFailure as exc:
@@ -84,7 +85,7 @@ def submit(complaint: ComplaintIn, principal: Submitter, runtime: RuntimeDep, in
              summary="Triage up to 500 complaints",
              description="Each item is validated, stored and answered on its own: `items[i].status` is 201, 200 "
                          "(retry), 409, 413 or 422 with `error`. One model call for the batch.",
-             responses=error_responses(401, 403, 413, 503))
+             responses=error_responses(401, 403, 413, 429, 503))
 def submit_batch(batch: BatchIn, principal: Submitter, runtime: RuntimeDep, intake: IntakeDep) -> JSONResponse:
     settings = runtime.settings
     if len(batch.complaints) > settings.max_batch:
@@ -115,7 +116,10 @@ def submit_batch(batch: BatchIn, principal: Submitter, runtime: RuntimeDep, inta
             failed(index, 422, complaint.complaint_id, f"received_at: {problem}")
             continue
         valid.append((index, complaint))
-    outcomes = intake.submit_many([c for _, c in valid], principal.key_id) if valid else []
+    outcomes: list = []
+    if valid:
+        with runtime.intake_queue.admit(len(valid)):  # full: 429 for the whole batch (serving.limits)
+            outcomes = intake.submit_many([c for _, c in valid], principal.key_id)
     retried = [str(c.complaint_id) for (_, c), o in zip(valid, outcomes, strict=True)
                if isinstance(o, Accepted) and not o.created]
     others = _taken_by_others(runtime.store, retried, principal.key_id)

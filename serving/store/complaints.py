@@ -20,7 +20,6 @@ from serving.store.records import (
     ComplaintSummary,
     DecisionHistory,
     FeedbackRow,
-    MatterSummary,
     MemberTime,
     Principal,
     ReviewRecord,
@@ -86,8 +85,9 @@ class ComplaintStore(StoreBase):
         if not complaint_ids:
             return {}
         with self.session() as session:
-            return dict(session.execute(select(Complaint.complaint_id, Complaint.submitted_by)
-                                        .where(Complaint.complaint_id.in_(set(complaint_ids)))).tuples())
+            rows = session.execute(select(Complaint.complaint_id, Complaint.submitted_by)
+                                   .where(Complaint.complaint_id.in_(set(complaint_ids))))
+            return {complaint_id: key_id for complaint_id, key_id in rows}
 
     def find(self, complaint_id: str) -> StoredComplaint | None:
         """The content hash and latest decision of a stored complaint, or None."""
@@ -108,12 +108,16 @@ class ComplaintStore(StoreBase):
 
     def add_many(self, rows: list[NewComplaint]) -> list[int]:
         """Commit complaints with their first decisions in one transaction (one fsync for all: a group commit);
-        all or none. Raises StoreConflict when an id is taken."""
+        all or none. Raises StoreConflict when an id is taken. They are numbered next in the global order (inside
+        the caller's `ordered()` transaction, or in one of their own); returns their numbers."""
         try:
-            with self.session() as session:
+            # a savepoint: inside a batch's ordered transaction a failed insert rolls back alone
+            with self.ordered() as ordered, ordered.begin_nested(), self.session() as session:
+                last = session.scalar(select(func.max(Complaint.global_seq))) or 0
                 records = []
-                for row in rows:
+                for number, row in enumerate(rows, start=last + 1):
                     record = Complaint(
+                        global_seq=number,
                         complaint_id=row.decision.complaint_id,
                         customer_id=self.protector.customer_reference(row.complaint.customer_id),
                         channel=row.complaint.channel, product=self.protector.mask_text(row.complaint.product),
@@ -129,7 +133,7 @@ class ComplaintStore(StoreBase):
                     session.add(_decision_record(record.seq, row.decision, row.vector))
                     if row.alerted_cluster is not None:
                         _save_cluster(session, row.alerted_cluster)
-                return [record.seq for record in records]
+                return [record.global_seq for record in records]
         except IntegrityError as exc:
             raise StoreConflict(", ".join(str(row.decision.complaint_id) for row in rows)) from exc
 
@@ -154,30 +158,6 @@ class ComplaintStore(StoreBase):
         if submitted_by is not None:
             where.append(Complaint.submitted_by == submitted_by)
         return self._page(and_(*where), [Complaint.received_at.desc(), Complaint.seq.desc()], limit, offset)
-
-    def customer_matters(self, customer_id: str, submitted_by: int | None = None) -> list[MatterSummary]:
-        """The customer's complaints grouped by the matter their latest decision put them on, the matter
-        with the latest complaint first (a customer has a handful: read them all)."""
-        where = [Complaint.customer_id == customer_id]
-        if submitted_by is not None:
-            where.append(Complaint.submitted_by == submitted_by)
-        with self.session() as session:
-            rows = session.execute(select(Complaint.seq, Complaint.complaint_id, Complaint.received_at)
-                                   .where(and_(*where)).order_by(Complaint.received_at, Complaint.seq)).all()
-            decisions = select(DecisionRecord.complaint_seq, DecisionRecord.payload).where(
-                DecisionRecord.complaint_seq.in_([r.seq for r in rows])).order_by(DecisionRecord.id)
-            latest: dict[int, dict] = {seq: payload for seq, payload in session.execute(decisions)}  # last wins
-        matters: dict[str, list] = {}
-        for row in rows:
-            repeat = latest.get(row.seq, {}).get("repeat") or {}
-            matters.setdefault(repeat.get("matter_id") or row.complaint_id, []).append((row, repeat))
-        summaries = [MatterSummary(matter_id=matter, complaints=len(members),
-                                   complaint_ids=[row.complaint_id for row, _ in members],
-                                   first_received_at=members[0][0].received_at,
-                                   last_received_at=members[-1][0].received_at,
-                                   shared=list(members[-1][1].get("shared") or []))
-                     for matter, members in matters.items()]
-        return sorted(summaries, key=lambda m: m.last_received_at, reverse=True)
 
     def summaries(self, complaint_ids: list[str]) -> list[ComplaintSummary]:
         with self.session() as session:
@@ -260,28 +240,35 @@ class ComplaintStore(StoreBase):
             yield from latest.values()
 
     # ---- similarity window -------------------------------------------------------------------------
-    def window(self, since: datetime, after_seq: int = 0) -> Iterator[WindowComplaint]:
-        """Complaints received since `since` (and stored after `after_seq`), in arrival order, with the topic
-        vector and model version of their first decision: what a restart replays into the similarity engine."""
+    def window(self, since: datetime | None, after_seq: int = 0) -> Iterator[WindowComplaint]:
+        """Complaints numbered after `after_seq` in the global order (and received since `since`, when given), in
+        that order, with the topic vector and model version of their first decision: what a restart replays
+        into the similarity engine, and what a worker's window catches up on before it decides."""
+        where = [Complaint.global_seq > after_seq]
+        if since is not None:
+            where.append(Complaint.received_at >= since)
+        # the first decision of just these complaints (a catch-up reads a handful: no scan of every decision)
         first = (select(DecisionRecord.complaint_seq, func.min(DecisionRecord.id).label("first_id"))
+                 .where(DecisionRecord.complaint_seq.in_(select(Complaint.seq).where(*where)))
                  .group_by(DecisionRecord.complaint_seq).subquery())
         query = (select(Complaint, DecisionRecord.topic_vector, DecisionRecord.model_version,
                         DecisionRecord.payload["category"].as_string())
                  .join(first, first.c.complaint_seq == Complaint.seq)
                  .join(DecisionRecord, DecisionRecord.id == first.c.first_id)
-                 .where(Complaint.received_at >= since, Complaint.seq > after_seq)
-                 .order_by(Complaint.seq))
+                 .where(*where)
+                 .order_by(Complaint.global_seq))
         with self.session() as session:
             for record, vector, model_version, category in session.execute(query.execution_options(yield_per=1000)):
                 yield WindowComplaint(
-                    seq=record.seq, complaint_id=record.complaint_id, customer_id=record.customer_id,
+                    seq=record.global_seq, complaint_id=record.complaint_id, customer_id=record.customer_id,
                     received_at=record.received_at, text=record.text, channel=record.channel,
                     product=record.product, category=category, model_version=model_version,
                     vector=None if vector is None else np.frombuffer(vector, dtype=np.float32))
 
     def last_seq(self) -> int:
+        """The number of the last complaint in the global order (0: none yet)."""
         with self.session() as session:
-            return session.scalar(select(func.max(Complaint.seq))) or 0
+            return session.scalar(select(func.max(Complaint.global_seq))) or 0
 
     # ---- clusters ----------------------------------------------------------------------------------
     def alerted_clusters(self) -> list[ClusterSummary]:

@@ -6,14 +6,14 @@ import hashlib
 import secrets
 import time
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from serving.privacy import DataProtector
 from serving.roles import ROLES
 from serving.store.base import StoreBase
 from serving.store.records import KeyRecord, Principal
-from serving.store.tables import ApiKey, utcnow
+from serving.store.tables import ApiKey, PageSession, utcnow
 
 KEY_PREFIX = "trk_"
 KEY_CACHE_SECONDS = 10.0
@@ -53,6 +53,7 @@ class KeyStore(StoreBase):
                     for k in session.scalars(select(ApiKey).order_by(ApiKey.id))]
 
     def revoke_key(self, key_id: int) -> bool:
+        """Revokes the key and ends every review-page session opened with it, in one transaction."""
         self._keys.clear()
         with self.session() as session:
             key = session.get(ApiKey, key_id)
@@ -63,6 +64,7 @@ class KeyStore(StoreBase):
                     raise LastAdminKey(f"key {key_id} is the last active admin key: nobody could manage keys "
                                        "without it; create another admin key first")
                 key.revoked_at = utcnow()
+            session.execute(delete(PageSession).where(PageSession.key_id == key_id))
             return True
 
     @staticmethod

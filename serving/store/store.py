@@ -1,7 +1,8 @@
 """Store: the one object that reads and writes the database (SQLAlchemy; SQLite or PostgreSQL).
 
-A facade over three parts, one module each: API keys (`keys.py`), complaints with their decisions, reviews,
-window and clusters (`complaints.py`), and the monthly figures (`figures.py`). Every method returns typed
+A facade over four parts, one module each: API keys (`keys.py`), complaints with their decisions, reviews,
+window and clusters (`complaints.py`), a customer's matters and the leads' corrections of them (`matters.py`),
+and the monthly figures (`figures.py`). Every method returns typed
 records (`records.py`).
 """
 
@@ -11,7 +12,9 @@ from serving.store.complaints import ComplaintStore
 from serving.store.figures import FigureStore
 from serving.store.keys import KeyStore
 from serving.store.originals import OriginalStore
+from serving.store.matters import MatterStore
+from serving.store.sessions import SessionStore
 
 
-class Store(KeyStore, ComplaintStore, FigureStore, OriginalStore):
+class Store(KeyStore, SessionStore, ComplaintStore, MatterStore, FigureStore, OriginalStore):
     """Open with a SQLAlchemy URL; the schema is migrated to the newest revision on opening."""

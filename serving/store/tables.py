@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, LargeBinary, String, Text
+from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Float, ForeignKey, Index, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
@@ -49,13 +49,28 @@ class ApiKey(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
+class PageSession(Base):
+    """A signed-in review-page session. The cookie carries a random token; only its hash is kept, so a copy
+    of the database opens no session. Deleted at logout, when its key is revoked, or once expired."""
+
+    __tablename__ = "sessions"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    key_id: Mapped[int] = mapped_column(ForeignKey("api_keys.id"), index=True)  # the key it was opened with
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+
 class Complaint(Base):
     """One accepted complaint, as submitted, plus its current routing (the latest decision, or the lead's
     correction) so the queue and the monthly figures are one indexed query."""
 
     __tablename__ = "complaints"
 
-    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)  # arrival order
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)  # the row's key
+    # The one order of every worker and instance: numbered 1, 2, 3 … under the store's global-order lock, in the
+    # order the similarity layer saw the complaints (a replica catches up by reading the numbers above its last).
+    global_seq: Mapped[int] = mapped_column(BigInteger, index=True, unique=True)
     complaint_id: Mapped[str] = mapped_column(String(128), unique=True)
     customer_id: Mapped[str | None] = mapped_column(String(128), nullable=True, index=True)
     channel: Mapped[str | None] = mapped_column(String(32), nullable=True)
@@ -134,6 +149,36 @@ class ClusterRecord(Base):
     distinct_customers: Mapped[int] = mapped_column(Integer)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     summary: Mapped[dict] = mapped_column(JSON)
+
+
+class MatterCorrectionRecord(Base):
+    """A lead's split or join of a customer's matters (issue 17): who, when, which complaints they named and
+    what moved. Replayed into the similarity window after the complaint `after_seq` when it is rebuilt."""
+
+    __tablename__ = "matter_corrections"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    customer_id: Mapped[str] = mapped_column(String(128), index=True)
+    action: Mapped[str] = mapped_column(String(8))  # split | join
+    complaint_ids: Mapped[list] = mapped_column(JSON)  # as the lead named them
+    moved: Mapped[dict] = mapped_column(JSON)  # {complaint id: its matter after the correction}
+    after_seq: Mapped[int] = mapped_column(Integer)  # the last complaint stored when it was made
+    key_id: Mapped[int | None] = mapped_column(ForeignKey("api_keys.id"), nullable=True)
+    reviewer: Mapped[str] = mapped_column(String(200))
+    comment: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class OriginalRead(Base):
+    """Who read a complaint's original (unmasked) text, and when: every read through the admin endpoint."""
+
+    __tablename__ = "original_reads"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    complaint_seq: Mapped[int] = mapped_column(ForeignKey("complaints.seq"), index=True)
+    key_id: Mapped[int | None] = mapped_column(ForeignKey("api_keys.id"), nullable=True)
+    reader: Mapped[str] = mapped_column(String(200))
+    read_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class OriginalRead(Base):

@@ -95,8 +95,8 @@ def test_without_a_model_the_service_is_up_but_not_ready(service_settings, heade
 # ---- OpenAPI ---------------------------------------------------------------------------------------------
 # The 4xx answers each operation gives (every one of them is exercised by a test of this directory).
 ERRORS = {
-    ("POST", "/v1/complaints"): {401, 403, 409, 413, 422},
-    ("POST", "/v1/complaints/batch"): {401, 403, 413, 422},
+    ("POST", "/v1/complaints"): {401, 403, 409, 413, 422, 429},  # 429: test_api_limits.py
+    ("POST", "/v1/complaints/batch"): {401, 403, 413, 422, 429},
     ("GET", "/v1/complaints/{complaint_id}"): {401, 404},
     ("GET", "/v1/customers/{customer_id}/complaints"): {401, 422},
     ("GET", "/v1/review"): {401, 403, 422},

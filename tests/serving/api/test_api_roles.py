@@ -17,6 +17,10 @@ TABLE: dict[tuple[str, str], dict[str, int]] = {
     ("POST", "/v1/complaints/batch"): {"intake": 200, "lead": 403, "admin": 200},
     ("GET", "/v1/complaints/{complaint_id}"): {"intake": 200, "lead": 200, "admin": 200},
     ("GET", "/v1/customers/{customer_id}/complaints"): {"intake": 200, "lead": 200, "admin": 200},
+    ("GET", "/v1/customers/{customer_id}/matters"): {"intake": 403, "lead": 200, "admin": 200},
+    # join before split: each role that may joins ROLE-1's and ROLE-2's matters, then splits ROLE-2 off again
+    ("POST", "/v1/customers/{customer_id}/matters/join"): {"intake": 403, "lead": 200, "admin": 200},
+    ("POST", "/v1/customers/{customer_id}/matters/split"): {"intake": 403, "lead": 200, "admin": 200},
     ("GET", "/v1/review"): {"intake": 403, "lead": 200, "admin": 200},
     ("POST", "/v1/review/{complaint_id}"): {"intake": 403, "lead": 200, "admin": 200},
     ("GET", "/v1/clusters"): {"intake": 403, "lead": 200, "admin": 200},
@@ -38,6 +42,8 @@ def test_the_table_covers_every_v1_endpoint():
 
 def test_every_endpoint_and_role(api, api_keys):
     complaint = api.submit(api.texts.FEE, complaint_id="ROLE-1", customer_id="ROLE-CUSTOMER")
+    other = api.submit(api.texts.COLLECTION, complaint_id="ROLE-2", customer_id="ROLE-CUSTOMER")
+    assert other["repeat"]["matter_id"] == "ROLE-2"  # another matter: there is something to join
     revoked_id, revoked_secret = api.new_key("admin", "former admin")
     assert api.request("DELETE", f"/v1/admin/keys/{revoked_id}", role="admin").status_code == 204
     target_id, target_secret = api.new_key("intake", "to be revoked by the table")
@@ -53,6 +59,8 @@ def test_every_endpoint_and_role(api, api_keys):
         ("POST", "/v1/complaints/batch"): lambda: {"complaints": [api.complaint(api.texts.COLLECTION)]},
         ("POST", "/v1/review/{complaint_id}"): lambda: {"action": "confirm", "comment": "checked"},
         ("POST", "/v1/admin/keys"): lambda: {"name": "made by the table", "role": "lead"},
+        ("POST", "/v1/customers/{customer_id}/matters/join"): lambda: {"matters": ["ROLE-1", "ROLE-2"]},
+        ("POST", "/v1/customers/{customer_id}/matters/split"): lambda: {"complaint_id": "ROLE-2"},
     }
     concrete = {"{complaint_id}": complaint["complaint_id"], "{customer_id}": "ROLE-CUSTOMER",
                 "{key_id}": str(target_id)}
