@@ -65,6 +65,8 @@ def create_app(settings: ServiceSettings | None = None, model: LoadedModel | Non
         runtime = app.state.runtime = Runtime(settings, store, metrics)
         metrics.review_queue.set_function(store.queue_length)
         metrics.window.set_function(runtime.window_size)
+        metrics.alert_outbox.set_function(store.outbox_pending)
+        runtime.start_outbox()  # before the model: alerts left pending by the last run need no model to be sent
         loader = threading.Thread(target=runtime.start, args=(model,), name="model-loader", daemon=True)
         loader.start()
         if not background:
@@ -77,6 +79,7 @@ def create_app(settings: ServiceSettings | None = None, model: LoadedModel | Non
                 runtime.batcher.close()
             if runtime.intake is not None:
                 runtime.intake.save_snapshot()
+            runtime.stop_outbox()
             store.close()
 
     app = FastAPI(

@@ -8,7 +8,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 
 from serving.privacy import DataProtector
 from triage.config import Settings
@@ -86,6 +86,27 @@ class ServiceSettings(Settings):
         """Seals original texts (data_key) and makes the references of ids (the matter-reference key)."""
         return DataProtector.from_keys(self.data_key.get_secret_value() if self.data_key else None,
                                        self.reference_key(), Path(self.data_dir))
+
+    # ---- group alerts delivered to a webhook (serving/alerts.py)
+    alert_webhook_url: str | None = Field(
+        default=None, pattern=r"^https?://[^\s]+$",
+        description="POST every group alert here (JSON, signed); unset: alerts are stored and shown, not sent.")
+    alert_webhook_secret: SecretStr | None = Field(
+        default=None, min_length=16, description="Shared secret of the webhook's HMAC-SHA256 signature (needed "
+        "with the URL; at least 16 characters).")
+    alert_webhook_timeout_seconds: float = Field(default=10.0, gt=0, description="How long one delivery attempt "
+                                                 "waits for the receiver's answer.")
+    alert_webhook_retry_seconds: float = Field(default=5.0, gt=0, description="The first retry of a failed "
+                                               "delivery waits this long; each next one twice as long …")
+    alert_webhook_max_retry_seconds: float = Field(default=900.0, gt=0, description="… up to this; a delivery is "
+                                                   "retried until the receiver answers 2xx, never dropped.")
+
+    @model_validator(mode="after")
+    def _webhook_needs_a_secret(self) -> ServiceSettings:
+        if self.alert_webhook_url and self.alert_webhook_secret is None:
+            raise ValueError("alert_webhook_url is set but alert_webhook_secret is not: every alert is signed, so "
+                             "set TRIAGE_ALERT_WEBHOOK_SECRET too")
+        return self
 
     def store_url(self) -> str:
         from serving.store.db import sqlite_url

@@ -11,12 +11,14 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
+from serving.alerts import Attempt, OutboxWorker, WebhookSender
 from serving.config import ServiceSettings
 from serving.intake import Intake, MicroBatcher
 from serving.limits import IntakeQueue, LimitMetrics
 from serving.logs import get_logger
 from serving.model_source import LoadedModel, load_serving_model
 from serving.store import Store, StoredDecision
+from serving.store.records import AlertRecord
 from triage.policy import load_policy
 from triage.service import TriageService
 
@@ -35,10 +37,24 @@ class Metrics:
                                  registry=registry)
         self.window = Gauge("triage_similarity_window_complaints",
                             "Complaints in the similarity engine's group window", registry=registry)
+        self.group_alerts = Counter("triage_group_alerts", "Group alerts raised, by level", ["level"],
+                                    registry=registry)
+        self.webhook_deliveries = Counter("triage_webhook_deliveries",
+                                          "Webhook delivery attempts of group alerts, by outcome (ok, failed)",
+                                          ["outcome"], registry=registry)
+        self.alert_outbox = Gauge("triage_alert_outbox_pending", "Group-alert webhook deliveries not yet delivered",
+                                  registry=registry)
         self.limits = LimitMetrics(registry)
 
     def count(self, decision: StoredDecision) -> None:
         self.decisions.labels(decision.tier, decision.department).inc()
+
+    def count_alerts(self, alerts: list[AlertRecord]) -> None:
+        for alert in alerts:
+            self.group_alerts.labels(alert.level).inc()
+
+    def count_delivery(self, attempt: Attempt) -> None:
+        self.webhook_deliveries.labels("ok" if attempt.ok else "failed").inc()
 
 
 class ReloadInProgress(RuntimeError):
@@ -72,6 +88,7 @@ class Runtime:
     loaded: LoadedModel | None = None
     error: str | None = None  # why the model could not be loaded
     reload_lock: threading.Lock = field(default_factory=threading.Lock)
+    outbox: OutboxWorker | None = None  # sends group alerts to the webhook, when one is configured
     intake_queue: IntakeQueue = field(init=False)  # complaints waiting to be decided, bounded
 
     def __post_init__(self) -> None:
@@ -86,7 +103,8 @@ class Runtime:
                                     reference_key=self.settings.reference_key())
             service.warm()
             started = time.perf_counter()
-            self.intake = Intake(service, self.store, self.settings.data_dir / "similarity")
+            self.intake = Intake(service, self.store, self.settings.data_dir / "similarity",
+                                 alert_webhook=self.outbox is not None, on_alerts=self.alerts_committed)
             if self.settings.micro_batch > 1:
                 self.batcher = MicroBatcher(self.intake, self.settings.micro_batch, self.settings.micro_batch_wait_ms)
             self.loaded = loaded
@@ -96,6 +114,26 @@ class Runtime:
         except Exception as exc:  # the service stays up (healthz) but not ready, and says why
             self.error = f"{type(exc).__name__}: {exc}"
             log.exception("model not loaded")
+
+    def start_outbox(self) -> None:
+        """Send the alert outbox to the configured webhook, from now on (what is pending from before too)."""
+        settings = self.settings
+        if not settings.alert_webhook_url or settings.alert_webhook_secret is None:
+            return
+        sender = WebhookSender(settings.alert_webhook_url, settings.alert_webhook_secret.get_secret_value(),
+                               settings.alert_webhook_timeout_seconds)
+        self.outbox = OutboxWorker(self.store, sender, settings.alert_webhook_retry_seconds,
+                                   settings.alert_webhook_max_retry_seconds, on_attempt=self.metrics.count_delivery)
+        self.outbox.start()
+
+    def alerts_committed(self, alerts: list[AlertRecord]) -> None:
+        self.metrics.count_alerts(alerts)
+        if self.outbox is not None:
+            self.outbox.wake()
+
+    def stop_outbox(self) -> None:
+        if self.outbox is not None:
+            self.outbox.stop()
 
     def window_size(self) -> int:
         return self.intake.window_size() if self.intake else 0

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, computed_field, model_validat
 
 from serving.roles import Role
 from triage.schemas import ClusterSummary, Decision
-from triage.vocabulary import ReviewAction, Tier
+from triage.vocabulary import AlertAction, AlertStatus, GroupAlert, ReviewAction, Tier
 
 
 class ErrorOut(BaseModel):
@@ -77,6 +77,8 @@ class DecisionHistory(BaseModel):
     tier: Tier
     department: str
     rules: list[str]
+    reason: str | None = Field(default=None, description="Why a decision after the first was made: 'group alert "
+                               "G000012' (its cluster alerted), 'group alert G000012 dismissed' (a lead dismissed it).")
 
 
 class RoutingOut(BaseModel):
@@ -144,11 +146,57 @@ class ReviewIn(BaseModel):
         return self
 
 
+class AlertReviewIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    action: AlertAction = Field(description="confirm: one incident, the escalations stand; dismiss: not one "
+                                "incident — the escalations it added are taken back and the cluster alerts again only "
+                                "when it grows.")
+    comment: str = Field("", max_length=2000)
+
+
+class AlertReviewOut(BaseModel):
+    action: AlertAction
+    reviewer: str
+    comment: str
+    reviewed_at: datetime
+
+
+class DeliveryOut(BaseModel):
+    attempts: int
+    delivered_at: datetime | None = Field(description="When the webhook answered 2xx; null while pending.")
+    next_attempt_at: datetime | None = Field(description="When it is tried again (null once delivered).")
+    last_status: int | None = Field(description="HTTP status of the last attempt (null: no answer).")
+    last_error: str | None
+
+
+class AlertOut(BaseModel):
+    """A group alert as raised, what a lead made of it and its webhook delivery."""
+
+    alert_id: str = Field(description="Also the webhook's Idempotency-Key.")
+    cluster_id: str
+    level: GroupAlert
+    previous_level: GroupAlert | None
+    regrown: bool = Field(description="A dismissed cluster that grew enough to alert again.")
+    distinct_customers: int
+    complaints: int = Field(description="Complaints in the cluster when it was raised.")
+    escalated: int = Field(description="Complaints decided before it that it escalated.")
+    terms: list[str]
+    trigger_complaint_id: str
+    raised_at: datetime = Field(description="received_at of the complaint that raised it.")
+    created_at: datetime
+    status: AlertStatus
+    reviews: list[AlertReviewOut]
+    delivery: DeliveryOut | None = Field(description="null: no webhook was configured when it was raised.")
+
+
 class ClustersOut(BaseModel):
     active: list[ClusterSummary] = Field(description="Clusters of at least two complaints in the group window, "
                                                      "alerts first.")
     alerts: list[ClusterSummary] = Field(description="Every cluster that ever alerted, newest first (kept in the "
                                                      "store).")
+    raised: list[AlertOut] = Field(default=[], description="The alerts raised (a cluster alerts as emerging, again "
+                                   "as major, again when it grew after a dismissal), newest first, at most 200: "
+                                   "status, reviews, webhook delivery.")
 
 
 class ReviewFiguresOut(BaseModel):

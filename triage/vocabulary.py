@@ -17,6 +17,8 @@ ReviewAction = Literal["confirm", "correct"]
 REVIEW_ACTIONS: tuple[ReviewAction, ...] = get_args(ReviewAction)
 
 GroupAlert = Literal["emerging", "major"]
+AlertAction = Literal["confirm", "dismiss"]  # a lead's review of a group alert
+AlertStatus = Literal["open", "confirmed", "dismissed"]
 
 # The bank's time zone: a time given without one is read in it (the policy file may name another).
 BANK_TIMEZONE = "Asia/Shanghai"

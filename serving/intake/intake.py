@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -21,11 +22,13 @@ from typing import cast
 
 import numpy as np
 
+from serving.alerts import alert_body
 from serving.intake.window import build_similarity, catch_up, snapshot_lock
 from serving.store import NewComplaint, Store, StoreConflict, StoredComplaint, StoredDecision, content_hash
-from serving.store.records import MatterCorrectionEntry, Principal
+from serving.store.alerts import new_alert_id
+from serving.store.records import AlertRecord, MatterCorrectionEntry, Principal
 from triage.models import TriageModel
-from triage.schemas import ClusterSummary, ComplaintIn, Prediction
+from triage.schemas import ClusterSummary, ComplaintIn, GroupAlertRaised, Prediction
 from triage.service import TriageService
 from triage.similarity.corrections import MatterCorrection
 
@@ -91,12 +94,15 @@ def new_complaint_id(local_now: datetime) -> str:
 
 
 class Intake:
-    def __init__(self, service: TriageService, store: Store, snapshot_dir: Path | None = None):
+    def __init__(self, service: TriageService, store: Store, snapshot_dir: Path | None = None,
+                 alert_webhook: bool = False, on_alerts: Callable[[list[AlertRecord]], None] | None = None):
         if service.similarity is None:
             service.similarity = build_similarity(service, store, snapshot_dir)
         self.service = service
         self.store = store
         self.snapshot_dir = snapshot_dir
+        self.alert_webhook = alert_webhook  # write each alert's delivery to the outbox
+        self.on_alerts = on_alerts  # told of the alerts of each commit, after it (metrics, the outbox worker)
         self._lock = FairLock()
         self._window_stale = False  # a decided complaint failed to commit: the window must be rebuilt
         # Other workers committed complaints before our last turn: catch up on theirs before queueing for the
@@ -160,6 +166,7 @@ class Intake:
             decided: dict[str, tuple[int, NewComplaint]] = {}  # complaint id -> (position, what to store)
             repeated: list[tuple[int, int]] = []  # (position, position of the same id earlier in this batch)
             inserted: list[tuple[int, NewComplaint, int]] = []  # (position, row, number in the global order)
+            alerts: list[AlertRecord] = []
             try:
                 if self._others_active:  # their complaints since our last turn, read while they keep deciding
                     self._follow(service)
@@ -167,6 +174,7 @@ class Intake:
                     # the rest: the window has now seen every complaint numbered before ours
                     self._others_active = self._follow(service) > 0
                     taken = self.store.taken([complaints[i].complaint_id for i in pending])  # type: ignore[misc]
+                    raised: list[GroupAlertRaised] = []
                     for j, i in enumerate(pending):
                         complaint = complaints[i]
                         complaint_id: str = complaint.complaint_id  # type: ignore[assignment]
@@ -182,16 +190,18 @@ class Intake:
                             continue
                         vector = None if vectors is None else vectors[j]
                         decision = service.decide(complaint, predictions[j], vector)
+                        raised += service.similarity.take_alerts() if service.similarity else []
                         alerted = (self._summary(service, decision.group.cluster_id)
                                    if decision.group.alert and decision.group.cluster_id else None)
                         decided[complaint_id] = (i, NewComplaint(complaint, digests[i], decision, vector,
                                                                  submitters[i], alerted))
                     inserted = self._insert(list(decided.values()), outcomes)
+                    alerts = self._record_alerts(service, raised, {row.decision.complaint_id for _, row, _ in inserted})
             except Exception as exc:  # nothing of this batch was committed (the database, or a bug: logged)
                 log.exception("batch not stored")
                 if decided:  # the window saw complaints the store did not take
                     self._window_stale = True
-                inserted = []
+                inserted, alerts = [], []
                 for i in pending:
                     if outcomes[i] is None:  # those another request had stored keep their answer
                         outcomes[i] = StoreFailure(f"complaint {complaints[i].complaint_id!r} could not be stored: "
@@ -200,6 +210,8 @@ class Intake:
                 outcomes[i] = Accepted(StoredDecision.of(row.decision), created=True)
                 if service.similarity is not None:
                     service.similarity.store_seq = max(service.similarity.store_seq, number)
+            if alerts and self.on_alerts is not None:
+                self.on_alerts(alerts)
             for i, first in repeated:  # answered as its first occurrence ended: stored by us or by another process
                 origin = outcomes[first]
                 if isinstance(origin, Accepted):
@@ -251,6 +263,50 @@ class Intake:
                 self._window_stale = True
                 outcomes[i] = StoreFailure(f"complaint {complaint_id!r} could not be stored: {type(exc).__name__}")
         return inserted
+
+    # ---- group alerts: the whole group, delivered, reviewed ----------------------------------------------
+    def _record_alerts(self, service: TriageService, raised: list[GroupAlertRaised], stored: set[str | None]
+                       ) -> list[AlertRecord]:
+        """Store the alerts the batch raised — each with the escalation of the complaints already in its cluster
+        (the library's `escalate_group`) and, with a webhook, its delivery in the outbox — inside the batch's
+        transaction. An alert whose complaint was not stored is not one (the window is rebuilt without it)."""
+        records = []
+        for alert in raised:
+            if alert.trigger not in stored:
+                continue
+            changes = service.escalate_group(alert, self.store.latest_decisions(alert.members))
+            alert_id = new_alert_id(alert)
+            body = alert_body(alert_id, alert, changes) if self.alert_webhook else None
+            records.append(self.store.record_alert(alert_id, alert, changes, body))
+        return records
+
+    def review_alert(self, alert_id: str, action: str, principal: Principal, comment: str = "") -> AlertRecord | None:
+        """A lead's confirmation, or dismissal as not one incident: the cluster then alerts again only when it grows
+        (`GroupDetector`), and what the alert added to its complaints is taken back (`withdraw_group`), each with a
+        decision of its own. In the global order, so every worker's window is told at the same point. None for
+        an unknown alert; raises AlertAlreadyReviewed."""
+        with self._lock, self.store.ordered():
+            service = self.service
+            self._follow(service)
+            alert = self.store.alert(alert_id)
+            if alert is None:
+                return None
+            if action != "dismiss" or alert.status != "open":
+                return self.store.review_alert(alert_id, action, principal, comment, self.store.last_seq())
+            similarity = service.similarity
+            members = list(self.store.alert_members(alert_id))
+            holder = similarity.cluster_holding(members) if similarity else None
+            customers = similarity.dismiss_alert(holder) if similarity and holder else None
+            if holder and similarity:
+                members += [m for m in (similarity.cluster(holder) or {}).get("members", []) if m not in members]
+            changes = service.withdraw_group(alert.cluster_id, self.store.latest_decisions(members))
+            record = self.store.review_alert(alert_id, action, principal, comment, self.store.last_seq(),
+                                             customers, changes)
+            if similarity is not None:
+                for entry in self.store.dismissals_after(similarity.dismissals_applied):
+                    similarity.dismissals_applied = entry.id  # applied just now: a catch-up skips it
+        log.info("group alert reviewed", extra={"alert_id": alert_id, "action": action})
+        return record
 
     def _follow(self, service: TriageService) -> int:
         """Catch this worker's window up on the complaints other workers and instances committed since it last

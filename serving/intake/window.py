@@ -75,6 +75,18 @@ def catch_up(service: TriageService, similarity: SimilarityEngine, store: Store,
             entry = corrections.pop(0)
             similarity.correct_matters(entry.customer_id, as_correction(entry))
             similarity.corrections_applied = entry.id
+
+    # The leads' dismissals of group alerts, likewise (cluster ids may differ in a rebuilt window: the cluster
+    # holding the alert's complaints is the one dismissed).
+    dismissals = list(store.dismissals_after(similarity.dismissals_applied))
+
+    def dismiss_before(seq: int | None) -> None:
+        while dismissals and (seq is None or dismissals[0].after_seq < seq):
+            entry = dismissals.pop(0)
+            holder = similarity.cluster_holding(entry.members)
+            if holder is not None:
+                similarity.dismiss_alert(holder, entry.customers)
+            similarity.dismissals_applied = entry.id
     for start in range(0, len(rows), REBUILD_BATCH):
         chunk = rows[start:start + REBUILD_BATCH]
         stale = [i for i, r in enumerate(chunk) if r.vector is None or r.model_version != version]
@@ -86,11 +98,14 @@ def catch_up(service: TriageService, similarity: SimilarityEngine, store: Store,
         for row in chunk:
             assert row.vector is not None  # stale rows got theirs above
             correct_before(row.seq)
+            dismiss_before(row.seq)
             # The stored text is the text as given: its card numbers identify a matter as they did at intake.
             similarity.observe(row.complaint_id, row.customer_id, row.received_at, prepare_text(row.text).text,
                                row.category, row.vector, channel=row.channel, product=row.product,
                                raw_text=row.text)
             similarity.store_seq = row.seq
     correct_before(None)
+    dismiss_before(None)
+    similarity.take_alerts()  # raised again by complaints another worker (or an earlier run) decided and recorded
     similarity.store_seq = max(similarity.store_seq, after_seq)
     return len(rows)

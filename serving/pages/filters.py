@@ -13,7 +13,7 @@ import jinja2
 from fastapi.templating import Jinja2Templates
 
 from serving.logs import scrub
-from triage.vocabulary import REVIEW_ACTIONS, TIERS, GroupAlert
+from triage.vocabulary import REVIEW_ACTIONS, TIERS, AlertStatus, GroupAlert
 
 PACKAGE = Path(__file__).resolve().parents[1]  # serving/
 TEMPLATES = PACKAGE / "templates"
@@ -26,6 +26,7 @@ templates = Jinja2Templates(env=jinja2.Environment(
 TIER_COLOURS = dict(zip(TIERS, ("红", "黄", "绿"), strict=True))
 ALERTS = dict(zip(get_args(GroupAlert), ("初现", "重大"), strict=True))
 ACTIONS = dict(zip(REVIEW_ACTIONS, ("确认", "更正"), strict=True))
+ALERT_STATUS = dict(zip(get_args(AlertStatus), ("待处理", "已确认", "已驳回"), strict=True))
 
 
 def _as_datetime(value: datetime | str | None) -> datetime | None:
@@ -78,7 +79,7 @@ def segment(value: str) -> str:
 
 templates.env.filters.update(local=local_time, age=age, percent=percent, past=is_past, customer=masked_id,
                              seg=segment)
-templates.env.globals.update(tier_colours=TIER_COLOURS, alerts=ALERTS, actions=ACTIONS)
+templates.env.globals.update(tier_colours=TIER_COLOURS, alerts=ALERTS, actions=ACTIONS, alert_status=ALERT_STATUS)
 
 
 @dataclass(frozen=True)

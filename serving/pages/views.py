@@ -3,7 +3,8 @@
     GET  /login, POST /login, POST /logout
     GET  /review                   the queue, red first (filters and pages as query parameters)
     GET  /review/{complaint_id}    one complaint: masked text, decision, history; POST: confirm or correct
-    GET  /clusters                 active and alerted clusters; GET /clusters/{cluster_id}: one, with members
+    GET  /clusters                 active and alerted clusters, the alerts raised; GET /clusters/{cluster_id}: one,
+                                   with members and its alerts; POST /clusters/{id}/alerts/{alert_id}: confirm, dismiss
     GET  /static/review.css, /static/review.js
 """
 
@@ -19,13 +20,14 @@ from pydantic import ValidationError
 
 from serving.deps import PageIntake, PagesNotReady, RuntimeDep, SignInRequired, StoreDep, Viewer, page_intake, signed_in
 from serving.intake import Intake
-from serving.pages.filters import STATIC, Chart, growth_chart, segment, templates
+from serving.pages.filters import ALERT_STATUS, STATIC, Chart, growth_chart, segment, templates
 from serving.pages.session import csrf_ok, flash, local_path, sign_in, sign_out, to_login
 from serving.pages.session import csrf_token as session_csrf_token
 from serving.params import MAX_AGE_HOURS, MAX_OFFSET
 from serving.roles import LEAD
-from serving.schemas import ReviewIn
+from serving.schemas import AlertReviewIn, ReviewIn
 from serving.store import ComplaintRecord, ComplaintSummary, NothingToCorrect, QueueFilter, Store
+from serving.store.alerts import AlertAlreadyReviewed
 from triage.schemas import ClusterSummary, validation_problems
 from triage.similarity.corrections import MatterCorrection, MattersUnchanged, UnknownComplaints
 from triage.vocabulary import TIERS
@@ -347,7 +349,8 @@ def clusters_page(request: Request, intake: PageIntake, store: StoreDep) -> Resp
     return render(request, "clusters.html", {
         "active": list(zip(shown_active, charts[:len(shown_active)], strict=True)),
         "alerted": list(zip(shown_alerted, charts[len(shown_active):], strict=True)),
-        "active_total": len(active), "alerted_total": len(alerted), "zone": intake.service.policy.zone})
+        "active_total": len(active), "alerted_total": len(alerted), "zone": intake.service.policy.zone,
+        "raised": store.alerts(limit=MAX_CLUSTERS)})
 
 
 @router.get("/clusters/{cluster_id}")
@@ -358,4 +361,30 @@ def cluster_page(request: Request, cluster_id: str, intake: PageIntake, store: S
     [chart] = _charts(store, [cluster], width=640, height=160, pad=8)
     return render(request, "cluster.html", {
         "cluster": cluster, "growth": chart, "in_window": in_window, "members": store.summaries(cluster.members),
-        "zone": intake.service.policy.zone, "now": datetime.now(UTC), "tier_names": _tier_names(intake)})
+        "zone": intake.service.policy.zone, "now": datetime.now(UTC), "tier_names": _tier_names(intake),
+        "raised": store.alerts(cluster.cluster_id)})
+
+
+@router.post("/clusters/{cluster_id}/alerts/{alert_id}")
+def review_alert(request: Request, cluster_id: str, alert_id: str, viewer: Viewer, runtime: RuntimeDep,
+                 action: Annotated[str, Form()] = "", comment: Annotated[str, Form()] = "",
+                 csrf_token: Annotated[str, Form()] = "") -> Response:
+    """A lead confirms a group alert, or dismisses it as not one incident (as POST /v1/alerts/{id})."""
+    if not csrf_ok(request, csrf_token):
+        return error_page(request, 403, "请求被拒绝", CSRF_FAILED)
+    intake = page_intake(runtime)
+    alert = runtime.store.alert(alert_id)
+    if alert is None or alert.cluster_id != cluster_id:
+        return error_page(request, 404, "未找到预警", f"聚类「{cluster_id}」没有编号为「{alert_id}」的预警。")
+    try:
+        body = AlertReviewIn.model_validate({"action": action, "comment": comment})
+    except ValidationError as exc:
+        return error_page(request, 422, "无效的请求", validation_problems(exc, separator="；", locations=False))
+    try:
+        intake.review_alert(alert_id, body.action, viewer, body.comment)
+    except AlertAlreadyReviewed:
+        flash(request, f"预警 {alert_id} 已被处理过（{ALERT_STATUS.get(alert.status, alert.status)}）。", "error")
+    else:
+        flash(request, f"已确认预警 {alert_id}：按同一事件处置。" if body.action == "confirm" else
+              f"已驳回预警 {alert_id}：不是同一事件，已撤回其升级；聚类新增客户达到原有的一半时才会再次预警。")
+    return RedirectResponse(f"/clusters/{segment(cluster_id)}", status_code=303)

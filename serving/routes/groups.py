@@ -1,4 +1,5 @@
-"""GET /v1/clusters (group complaints) and GET /v1/stats (the monthly figures)."""
+"""GET /v1/clusters (group complaints), POST /v1/alerts/{id} (a lead confirms or dismisses a group alert) and GET
+/v1/stats (the monthly figures)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from fastapi import APIRouter, HTTPException, Query, status
 
 from serving.deps import IntakeDep, Lead, StoreDep
 from serving.params import EARLIEST_DAY, LATEST_DAY, DayOrMoment, period_end, period_start
-from serving.schemas import ClustersOut, StatsOut, error_responses
+from serving.schemas import AlertOut, AlertReviewIn, ClustersOut, StatsOut, error_responses
+from serving.store.alerts import AlertAlreadyReviewed
 
 router = APIRouter(prefix="/v1", tags=["groups"])
 
@@ -17,7 +19,25 @@ router = APIRouter(prefix="/v1", tags=["groups"])
 @router.get("/clusters", response_model=ClustersOut,
             summary="Active group clusters and every alert", responses=error_responses(401, 403, 503))
 def clusters(_: Lead, intake: IntakeDep, store: StoreDep) -> Any:
-    return {"active": intake.clusters(), "alerts": store.alerted_clusters()}
+    return {"active": intake.clusters(), "alerts": store.alerted_clusters(), "raised": store.alerts()}
+
+
+@router.post("/alerts/{alert_id}", response_model=AlertOut,
+             summary="Confirm a group alert, or dismiss it as not one incident",
+             description="Records who and when. A dismissal takes back what the alert added to its complaints (each "
+                         "gets a decision with the reason 'group alert <cluster> dismissed') and the cluster does not "
+                         "alert again until it grows: new distinct customers at least half of those it had when "
+                         "dismissed, and at least 3 (the policy's `regrow_share`, `regrow_customers`). An alert is "
+                         "reviewed once (409 after).",
+             responses=error_responses(401, 403, 404, 409, 503))
+def review_alert(alert_id: str, body: AlertReviewIn, principal: Lead, intake: IntakeDep) -> Any:
+    try:
+        done = intake.review_alert(alert_id, body.action, principal, body.comment)
+    except AlertAlreadyReviewed as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
+    if done is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no alert {alert_id!r}")
+    return done
 
 
 @router.get("/stats", response_model=StatsOut, response_model_by_alias=True,

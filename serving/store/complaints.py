@@ -332,7 +332,7 @@ def _history(record: DecisionRecord) -> DecisionHistory:
     return DecisionHistory(
         decided_at=record.created_at, model_version=record.model_version, policy_version=record.policy_version,
         category=record.category, confidence=record.confidence, tier=record.tier, department=record.department,
-        rules=record.rules)
+        rules=record.rules, reason=record.reason)
 
 
 def _changed(review: Review) -> bool:

@@ -118,6 +118,7 @@ class DecisionHistory:
     tier: str
     department: str
     rules: list[str]
+    reason: str | None = None  # why a decision after the first was made, e.g. "group alert G000012"
 
 
 @dataclass(frozen=True)
@@ -182,6 +183,72 @@ class WindowComplaint:
     category: str
     model_version: str
     vector: np.ndarray | None
+
+
+@dataclass(frozen=True)
+class AlertReviewRecord:
+    """A lead's confirmation or dismissal of a group alert."""
+
+    action: str  # confirm | dismiss
+    reviewer: str
+    comment: str
+    reviewed_at: datetime
+
+
+@dataclass(frozen=True)
+class DeliveryRecord:
+    """Where an alert's webhook delivery stands."""
+
+    attempts: int
+    delivered_at: datetime | None
+    next_attempt_at: datetime | None  # None once delivered
+    last_status: int | None
+    last_error: str | None
+
+
+@dataclass(frozen=True)
+class AlertRecord:
+    """A group alert as raised and stored, what a lead made of it, and its webhook delivery (None: no webhook
+    was configured when it was raised)."""
+
+    alert_id: str
+    cluster_id: str
+    level: str
+    previous_level: str | None
+    regrown: bool
+    distinct_customers: int
+    complaints: int
+    escalated: int
+    terms: list[str]
+    trigger_complaint_id: str
+    raised_at: datetime
+    created_at: datetime
+    status: str  # open | confirmed | dismissed
+    reviews: list[AlertReviewRecord]
+    delivery: DeliveryRecord | None
+
+
+@dataclass(frozen=True)
+class DismissalEntry:
+    """A stored dismissal, to tell a rebuilt similarity window again (after the complaint `after_seq`)."""
+
+    id: int
+    cluster_id: str
+    members: list[str]
+    customers: list[str]
+    after_seq: int
+
+
+@dataclass(frozen=True)
+class OutboxItem:
+    """A webhook delivery due to be sent."""
+
+    id: int
+    alert_id: str
+    event: str
+    payload: dict[str, Any]
+    attempts: int
+    next_attempt_at: datetime
 
 
 @dataclass(frozen=True)

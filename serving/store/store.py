@@ -2,12 +2,14 @@
 
 A facade over four parts, one module each: API keys (`keys.py`), complaints with their decisions, reviews,
 window and clusters (`complaints.py`), a customer's matters and the leads' corrections of them (`matters.py`),
-and the monthly figures (`figures.py`). Every method returns typed
+group alerts with their reviews and webhook outbox (`alerts.py`), and the monthly figures (`figures.py`). Every
+method returns typed
 records (`records.py`).
 """
 
 from __future__ import annotations
 
+from serving.store.alerts import AlertStore
 from serving.store.complaints import ComplaintStore
 from serving.store.figures import FigureStore
 from serving.store.keys import KeyStore
@@ -16,5 +18,5 @@ from serving.store.matters import MatterStore
 from serving.store.sessions import SessionStore
 
 
-class Store(KeyStore, SessionStore, ComplaintStore, MatterStore, FigureStore, OriginalStore):
+class Store(KeyStore, SessionStore, ComplaintStore, MatterStore, AlertStore, FigureStore, OriginalStore):
     """Open with a SQLAlchemy URL; the schema is migrated to the newest revision on opening."""

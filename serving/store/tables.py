@@ -117,6 +117,8 @@ class DecisionRecord(Base):
     rules: Mapped[list] = mapped_column(JSON)
     payload: Mapped[dict] = mapped_column(JSON)  # the whole Decision, as the API returned it
     topic_vector: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)  # float32, for rebuilds
+    # Why a decision after the first was made: "group alert G000012", "group alert G000012 dismissed".
+    reason: Mapped[str | None] = mapped_column(String(200), nullable=True)
 
 
 class Review(Base):
@@ -135,6 +137,66 @@ class Review(Base):
     previous_department: Mapped[str] = mapped_column(String(64))
     comment: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class GroupAlertRecord(Base):
+    """A group alert as it was raised (`triage.schemas.GroupAlertRaised`), and what a lead made of it: open until
+    confirmed or dismissed (each review is in `alert_reviews`)."""
+
+    __tablename__ = "group_alerts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    alert_id: Mapped[str] = mapped_column(String(64), unique=True)  # the webhook's idempotency key
+    cluster_id: Mapped[str] = mapped_column(String(32), index=True)
+    level: Mapped[str] = mapped_column(String(16))  # emerging | major
+    previous_level: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    regrown: Mapped[bool] = mapped_column(Boolean, default=False)
+    distinct_customers: Mapped[int] = mapped_column(Integer)
+    complaints: Mapped[int] = mapped_column(Integer)
+    escalated: Mapped[int] = mapped_column(Integer)  # earlier complaints it escalated
+    terms: Mapped[list] = mapped_column(JSON)
+    members: Mapped[list] = mapped_column(JSON)  # complaint ids when raised
+    trigger_complaint_id: Mapped[str] = mapped_column(String(128))
+    raised_at: Mapped[datetime] = mapped_column(UTCDateTime)  # the trigger's received_at
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    status: Mapped[str] = mapped_column(String(16), default="open")  # open | confirmed | dismissed
+
+
+class AlertReview(Base):
+    """A lead's confirmation or dismissal of a group alert. A dismissal keeps the cluster's customers of the
+    moment (the similarity window, rebuilt, is told again after the complaint `after_seq`)."""
+
+    __tablename__ = "alert_reviews"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    alert_id: Mapped[str] = mapped_column(ForeignKey("group_alerts.alert_id"), index=True)
+    action: Mapped[str] = mapped_column(String(16))  # confirm | dismiss
+    key_id: Mapped[int | None] = mapped_column(ForeignKey("api_keys.id"), nullable=True)
+    reviewer: Mapped[str] = mapped_column(String(200))
+    comment: Mapped[str] = mapped_column(Text, default="")
+    customers: Mapped[list | None] = mapped_column(JSON, nullable=True)  # a dismissal's: the cluster's customers
+    after_seq: Mapped[int] = mapped_column(Integer)  # the last complaint in the store's order when it was made
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class OutboxMessage(Base):
+    """A webhook delivery, written in the transaction that raised its alert; sent by `serving.alerts` until a 2xx,
+    retried with capped exponential backoff, across restarts."""
+
+    __tablename__ = "alert_outbox"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    alert_id: Mapped[str] = mapped_column(ForeignKey("group_alerts.alert_id"), index=True)  # idempotency key
+    event: Mapped[str] = mapped_column(String(32))
+    payload: Mapped[dict] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)  # also a claim's lease while it is being sent
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    last_status: Mapped[int | None] = mapped_column(Integer, nullable=True)  # HTTP status of the last attempt
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+    __table_args__ = (Index("ix_alert_outbox_due", "delivered_at", "next_attempt_at"),)
 
 
 class ClusterRecord(Base):

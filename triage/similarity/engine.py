@@ -38,6 +38,7 @@ class SimilarityEngine:
     # The last stored matter correction (the service's record id) applied to the window; a class default so
     # that a snapshot saved before corrections existed loads as "none applied".
     corrections_applied: int = 0
+    dismissals_applied: int = 0  # the same for the leads' dismissals of group alerts
 
     def __init__(self, config: Similarity, dim: int, index_threshold: int = 20_000, zone: tzinfo = UTC,
                  reference_key: bytes = DEFAULT_REFERENCE_KEY):

@@ -126,6 +126,12 @@ def api(client, headers) -> Api:
 
 
 @pytest.fixture
+def make_api(headers):
+    """An Api over a client a test starts itself (another configuration, a restart)."""
+    return lambda client: Api(client, headers)
+
+
+@pytest.fixture
 def expected_queue():
     return queue_order
 

@@ -102,6 +102,7 @@ ERRORS = {
     ("GET", "/v1/review"): {401, 403, 422},
     ("POST", "/v1/review/{complaint_id}"): {401, 403, 404, 422},
     ("GET", "/v1/clusters"): {401, 403},
+    ("POST", "/v1/alerts/{alert_id}"): {401, 403, 404, 409, 422},  # test_api_alerts.py
     ("GET", "/v1/stats"): {400, 401, 403, 422},
     ("GET", "/v1/model"): {401},
     ("POST", "/v1/admin/reload"): {401, 403, 409},
