@@ -140,15 +140,18 @@ def test_a_correction_changes_the_routing_and_leaves_the_queue(api, flagged):
     assert record["reviewed_at"] is not None and record["reviews"] == [review]
     assert target["complaint_id"] not in api.queue_ids()
 
-    # only the tier: the rest of the routing stays; a second review starts from the first
-    first = api.post(f"/v1/review/{partial['complaint_id']}", {"action": "correct", "tier": "yellow"}).json()
+    # only the tier (to one it does not have: a correction must change something); the rest of the routing
+    # stays; a second review starts from the first
+    tier = "yellow" if partial["tier"]["label"] != "yellow" else "green"
+    department = "消费者权益保护部" if partial["department"] != "消费者权益保护部" else "客服中心"
+    first = api.post(f"/v1/review/{partial['complaint_id']}", {"action": "correct", "tier": tier}).json()
     assert (first["category"], first["tier"], first["department"]) == \
-        (partial["category"], "yellow", partial["department"])
+        (partial["category"], tier, partial["department"])
     second = api.post(f"/v1/review/{partial['complaint_id']}",
-                      {"action": "correct", "department": "消费者权益保护部", "comment": "转消保"}).json()
-    assert second["previous"] == {"category": partial["category"], "tier": "yellow",
+                      {"action": "correct", "department": department, "comment": "转消保"}).json()
+    assert second["previous"] == {"category": partial["category"], "tier": tier,
                                   "department": partial["department"]}
-    assert (second["tier"], second["department"]) == ("yellow", "消费者权益保护部")
+    assert (second["tier"], second["department"]) == (tier, department)
     assert [r["action"] for r in api.record(partial["complaint_id"])["reviews"]] == ["correct", "correct"]
     assert partial["complaint_id"] not in api.queue_ids()
 
