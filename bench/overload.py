@@ -8,6 +8,7 @@ orchestrator's liveness probe sees), one submits complaints one after another an
 end (what a client that gets in waits).
 
     python -m bench.overload --model DIR [--connections 64] [--seconds 20] [--unbounded] [--ignore-retry-after]
+                             [--set max_in_flight=8 ...]
 
 `--unbounded` lifts the bounds (the service as it was before them) for comparison.
 """
@@ -176,7 +177,8 @@ def _wrk(url: str, key: str, texts: list[str], connections: int, seconds: int, h
             **{k.replace("_us", "_ms"): round(v / 1000, 1) for k, v in raw.items() if k.endswith("_us")}}
 
 
-def run(model_dir: Path, connections: int, seconds: int, bounded: bool = True, honour: bool = True) -> dict:
+def run(model_dir: Path, connections: int, seconds: int, bounded: bool = True, honour: bool = True,
+        settings: dict[str, str] | None = None) -> dict:
     from serving.store import Store
 
     texts = _texts(400)
@@ -189,6 +191,7 @@ def run(model_dir: Path, connections: int, seconds: int, bounded: bool = True, h
         env["TRIAGE_LOG_LEVEL"] = "WARNING"
         if not bounded:
             env.update(UNBOUNDED)
+        env.update({f"TRIAGE_{name.upper()}": value for name, value in (settings or {}).items()})
         log = open(Path(data) / "server.log", "w")  # noqa: SIM115 - closed below, after the process
         process = subprocess.Popen([sys.executable, "-m", "triage.cli", "serve", "--model", str(model_dir),
                                     "--data-dir", data, "--port", str(port)], env=env, stdout=log, stderr=log)
@@ -225,7 +228,8 @@ def run(model_dir: Path, connections: int, seconds: int, bounded: bool = True, h
                 process.kill()
             log.close()
     return {"connections": connections, "seconds": seconds, "bounded": bounded, "honour_retry_after": honour,
-            "cpus": len(os.sched_getaffinity(0)), "load_average_1min_before": round(load_average, 1),
+            "settings": settings or {}, "cpus": len(os.sched_getaffinity(0)),
+            "load_average_1min_before": round(load_average, 1),
             "wrk": load, "accepted_one_client": {**_percentiles(submitter.accepted), "busy": submitter.busy},
             "healthz_every_50ms": {**_percentiles(probe.latencies), "failures": probe.failures},
             "shed_by_bound": shed}
@@ -238,11 +242,14 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=20)
     parser.add_argument("--unbounded", action="store_true", help="lift the bounds: the service before issue 16")
     parser.add_argument("--ignore-retry-after", action="store_true", help="clients retry at once after a 429")
+    parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                        help="a service setting for this run, e.g. --set max_in_flight=8 (TRIAGE_MAX_IN_FLIGHT)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
+    settings = dict(item.split("=", 1) for item in args.set)
     if not wrk_available():
         sys.exit("wrk is not installed (make system-deps installs it)")
-    result = run(args.model, args.connections, args.seconds, not args.unbounded, not args.ignore_retry_after)
+    result = run(args.model, args.connections, args.seconds, not args.unbounded, not args.ignore_retry_after, settings)
     if args.json:
         print(json.dumps(result))
         return

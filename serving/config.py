@@ -58,7 +58,7 @@ class ServiceSettings(Settings):
     log_level: str = Field(default="INFO", description="Log level of the JSON logs.")
 
     # ---- backpressure: past a bound the service says so at once instead of answering ever later
-    max_in_flight: int = Field(default=32, ge=1, description="Requests handled at once (the probes and /metrics "
+    max_in_flight: int = Field(default=16, ge=1, description="Requests handled at once (the probes and /metrics "
                                "not counted); one more is answered 429 with Retry-After.")
     intake_queue: int = Field(default=256, ge=1, description="Complaints waiting to be decided (single and batch "
                               "requests together); a request that would exceed it is answered 429 with Retry-After.")
