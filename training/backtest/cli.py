@@ -53,7 +53,10 @@ def backtest(
     model_dir = model or get_settings().model_dir
     load_model(model_dir)  # a missing or incompatible model fails here, before Spark starts
     chosen_policy = load_policy_or_fail(policy)
+    from pyspark.sql import SparkSession
+
     started = time.perf_counter()
+    running = SparkSession.getActiveSession()  # a notebook's or a test's session is used, and left running
     spark = spark_session(master)
     try:
         summary = backtest_on_spark(spark, data, out, model_dir, chosen_policy,
@@ -61,7 +64,8 @@ def backtest(
     except DataError as exc:
         fail(str(exc))
     finally:
-        spark.stop()
+        if running is None:
+            spark.stop()
     elapsed = time.perf_counter() - started
     rate = summary.complaints / max(summary.seconds["total"], 1e-9)
     err.print(f"{summary.complaints} complaints in {elapsed:.1f} s ({rate:.0f}/s after Spark started; "

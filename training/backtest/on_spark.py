@@ -3,9 +3,9 @@
     read (CSV, JSONL, Parquet; any path Spark reads)  ─► rows numbered in file order
     ─► model stage, in parallel over partitions (mapInPandas; the model shipped once with addFile and loaded
        once per Python worker): prediction, topic vector, the words and matter terms of each complaint
-    ─► the window's word rarity, swept on the driver in time order (set operations only)
+    ─► one pass on the driver in time order, for what reads the whole stream: the repeat window's word rarity
+       (set operations) and group detection
     ─► repeat detection, in parallel per customer (groupBy customer + applyInPandas)
-    ─► group detection on the driver, in time order (it reads the whole stream)
     ─► the policy, in parallel again (a pure function of the complaint, its prediction and its similarity)
     ─► decisions.jsonl and clusters.json under --out, as `triage replay` writes them
 
@@ -58,7 +58,7 @@ class SparkBacktestSummary:
     alerts: int
     decisions_path: Path
     clusters_path: Path
-    seconds: dict[str, float] = field(default_factory=dict)  # per stage: model, rarity, repeats, groups, policy
+    seconds: dict[str, float] = field(default_factory=dict)  # per stage: model, stream, repeats_policy
 
 
 def spark_session(master: str | None = None, config: dict[str, str] | None = None) -> SparkSession:
@@ -150,53 +150,41 @@ def backtest_on_spark(spark: SparkSession, data: str, out: str | Path, model_dir
     seconds["model"] = time.perf_counter() - started
     say(f"model: {total} complaints in {seconds['model']:.1f} s")
 
-    # 2. The window's word rarity, in time order on the driver: the only global input of repeat detection.
+    # 2. One pass over the stream in time order on the driver, for what needs the whole stream: the repeat
+    #    window's word rarity (the only global input of repeat detection) and group detection (which does not
+    #    read the repeats: they are found per customer in 3. and joined in 4.).
     mark = time.perf_counter()
     sweep = RaritySweep(policy.similarity.repeat.window_days)
-    snapshots = []
-    for r in predicted.select("row", "customer_id", "at", "terms").orderBy("at_us", "row").toLocalIterator():
+    similarity = TriageService.new_similarity(model, policy)
+    similarity.repeats = RepeatsFoundElsewhere()  # type: ignore[assignment]
+    snapshots, found = [], []
+    for r in (predicted.select("row", "customer_id", "at", "terms", "complaint", "prediction", "vector", "tokens")
+              .orderBy("at_us", "row").toLocalIterator()):
         snapshot = sweep.arrive(r["customer_id"], r["at"], frozenset(r["terms"]))
         if snapshot is not None:
             snapshots.append((r["row"], json.dumps(snapshot, ensure_ascii=False)))
-    seconds["rarity"] = time.perf_counter() - mark
-
-    # 3. Repeats, per customer in parallel.
-    mark = time.perf_counter()
-    arrived = spark.createDataFrame(snapshots, "row long, snapshot string")
-    config = policy.similarity.repeat
-    repeats = (predicted.select("row", "customer_id", "at_us", "complaint", "prediction", "vector", "tokens")
-               .join(arrived, "row", "left")
-               .groupBy("customer_id")
-               .applyInPandas(lambda frame: repeats_of_customer(frame, config), REPEATS))
-    repeat_of = {r["row"]: r["repeat"] for r in repeats.collect()}
-    seconds["repeats"] = time.perf_counter() - mark
-    say(f"repeats: {len(repeat_of)} complaints in {seconds['repeats']:.1f} s")
-
-    # 4. Group detection, in time order on the driver (the repeats as found above, the words as read in 1.).
-    mark = time.perf_counter()
-    similarity = TriageService.new_similarity(model, policy)
-    known = KnownRepeats()
-    similarity.repeats = known  # type: ignore[assignment]
-    found = []
-    for r in (predicted.select("row", "complaint", "prediction", "vector", "tokens")
-              .orderBy("at_us", "row").toLocalIterator()):
         complaint = ComplaintIn.model_validate_json(r["complaint"])
         prediction = Prediction.model_validate_json(r["prediction"])
-        known.next = RepeatInfo.model_validate_json(repeat_of[r["row"]])
         assert complaint.received_at is not None and complaint.complaint_id is not None
         # As TriageService.decide calls it (replay's path), with the words read on the executors.
         result = similarity.observe(complaint.complaint_id, complaint.customer_id, complaint.received_at,
                                     prediction.masked_text, prediction.category,
                                     np.asarray(r["vector"], dtype=np.float32), channel=complaint.channel,
                                     product=complaint.product, raw_text=complaint.text, tokens=list(r["tokens"]))
-        found.append((r["row"], result.model_dump_json()))
-    seconds["groups"] = time.perf_counter() - mark
-    say(f"groups: {len(found)} complaints in {seconds['groups']:.1f} s")
+        found.append((r["row"], result.model_dump_json(exclude={"repeat"})))
+    seconds["stream"] = time.perf_counter() - mark
+    say(f"rarity and groups: {len(found)} complaints in time order in {seconds['stream']:.1f} s")
 
-    # 5. The policy, in parallel; the decisions written in time order.
+    # 3. Repeats, per customer in parallel; 4. the policy, in parallel; the decisions written in time order.
     mark = time.perf_counter()
+    config = policy.similarity.repeat
+    repeats = (predicted.select("row", "customer_id", "at_us", "complaint", "prediction", "vector", "tokens")
+               .join(spark.createDataFrame(snapshots, "row long, snapshot string"), "row", "left")
+               .groupBy("customer_id")
+               .applyInPandas(lambda frame: repeats_of_customer(frame, config), REPEATS))
     decided = (predicted.select("row", "at_us", "complaint", "prediction")
                .join(spark.createDataFrame(found, "row long, similarity string"), "row")
+               .join(repeats, "row")
                .mapInPandas(lambda frames: decide_batches(frames, policy), DECIDED))
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -211,26 +199,24 @@ def backtest_on_spark(spark: SparkSession, data: str, out: str | Path, model_dir
             coordinated += bool(decision["coordinated"]["linked"])
     alerts = similarity.alert_history()
     clusters_path.write_text(json.dumps(alerts, ensure_ascii=False, indent=2), encoding="utf-8")
-    seconds["policy"] = time.perf_counter() - mark
+    seconds["repeats_policy"] = time.perf_counter() - mark
     seconds["total"] = time.perf_counter() - started
     predicted.unpersist()
+    if count != total:
+        raise RuntimeError(f"{total} complaints read, {count} decided")  # a lost row is a bug, never a result
     return SparkBacktestSummary(count, repeated, coordinated, len(alerts), decisions_path, clusters_path, seconds)
 
 
-class KnownRepeats:
-    """Stands in for the similarity engine's repeat detector on the driver: the repeat of the complaint being
-    decided was already found, per customer, on the executors."""
+class RepeatsFoundElsewhere:
+    """Stands in for the similarity engine's repeat detector on the driver: repeats are found per customer on
+    the executors (their result replaces this placeholder before the policy reads it)."""
 
     def __init__(self) -> None:
-        self.next: RepeatInfo | None = None
-        self.decided = 0
+        self.observed = 0
 
-    def observe(self, complaint_id: str, *_args: Any, **_kwargs: Any) -> RepeatInfo:
-        if self.next is None:
-            raise RuntimeError(f"no repeat found for {complaint_id}")
-        info, self.next = self.next, None
-        self.decided += 1
-        return info
+    def observe(self, *_args: Any, **_kwargs: Any) -> RepeatInfo:
+        self.observed += 1
+        return RepeatInfo()
 
     def __len__(self) -> int:
-        return self.decided
+        return self.observed

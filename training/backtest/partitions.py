@@ -9,7 +9,8 @@ these with Spark in `on_spark.py`, and the tests can call them directly).
    a word is, counted over the whole window's customers (`WordRarity`, the idf of the matter score). That part
    is global, so the driver sweeps the stream once (`RaritySweep`, set operations only) and hands each complaint
    the counts the window had when it arrived; the detector here reads them instead of counting itself.
-3. `decide_batches` (mapInPandas): the policy, once the driver's group detection has run in time order.
+3. `decide_batches` (mapInPandas): the policy, once the driver's group detection (in time order) and the
+   repeats are known.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from triage.similarity.repeat import RepeatDetector, _name_term
 # Columns of the model stage's output (a Spark DDL schema, in this order).
 PREDICTED = ("row long, complaint_id string, customer_id string, at_us long, at double, complaint string, "
              "prediction string, vector array<float>, tokens array<string>, terms array<string>, error string")
+COLUMNS = [column.split()[0] for column in PREDICTED.split(", ")]
 REPEATS = "row long, repeat string"
 DECIDED = "row long, at_us long, decision string"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -72,15 +74,18 @@ def predict_batches(frames: Iterator[pd.DataFrame], model_dir: str, policy: Poli
                 valid.append((row, complaint_from_row(record, policy)))
             except (ValueError, ValidationError) as exc:
                 problem = validation_problems(exc) if isinstance(exc, ValidationError) else str(exc)
-                out.append({"row": row, "complaint_id": None if _blank(record.get("complaint_id"))
-                            else str(record["complaint_id"]), "error": problem})
+                out.append(dict.fromkeys(COLUMNS) | {  # every column None, not NaN: Arrow refuses NaN arrays
+                    "row": row, "complaint_id": None if _blank(record.get("complaint_id"))
+                    else str(record["complaint_id"]), "error": problem})
         for start in range(0, len(valid), BATCH):
             chunk = valid[start:start + BATCH]
             predictions, vectors = model.predict_with_topics([c.text for _, c in chunk])
             assert vectors is not None
             for (row, complaint), prediction, vector in zip(chunk, predictions, vectors, strict=True):
                 out.append(_predicted(row, complaint, prediction, vector))
-        yield pd.DataFrame(out, columns=[c.split()[0] for c in PREDICTED.split(", ")])
+        batch = pd.DataFrame(out, columns=COLUMNS)
+        batch["at_us"] = batch["at_us"].astype("Int64")  # an unusable row has none: NaN would make it a float
+        yield batch
 
 
 def _predicted(row: int, complaint: ComplaintIn, prediction: Prediction, vector: np.ndarray) -> dict[str, Any]:
@@ -100,15 +105,17 @@ def _predicted(row: int, complaint: ComplaintIn, prediction: Prediction, vector:
 
 def decide_batches(frames: Iterator[pd.DataFrame], policy: Policy) -> Iterator[pd.DataFrame]:
     """The policy, in parallel: each complaint with its prediction and what the similarity layer found (columns
-    row, at_us, complaint, prediction, similarity) → (row, at_us, Decision JSON). The policy is a pure function of
-    these; only the similarity layer needed the stream's order."""
+    row, at_us, complaint, prediction, similarity: groups and copy-paste, repeat: its repeat) → (row, at_us,
+    Decision JSON). The policy is a pure function of these; only the similarity layer needed the stream's order."""
     engine = PolicyEngine(policy)
     for frame in frames:
         decisions = []
         for item in frame.itertuples(index=False):
             complaint = ComplaintIn.model_validate_json(item.complaint)
+            similarity = SimilarityResult.model_validate({**json.loads(item.similarity),
+                                                          "repeat": json.loads(item.repeat)})
             decision = engine.decide(complaint, Prediction.model_validate_json(item.prediction), None,
-                                     complaint.received_at, SimilarityResult.model_validate_json(item.similarity))
+                                     complaint.received_at, similarity)
             decisions.append(decision.model_dump_json())
         yield pd.DataFrame({"row": frame["row"], "at_us": frame["at_us"], "decision": decisions})
 
