@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 
+from triage.features.tokenizer import tokenize
 from triage.policy.signals import find_amounts
 from triage.similarity.matter import mask_reference
 
@@ -50,9 +51,15 @@ EVENTS: dict[str, str] = {
     "销户": r"销户|注销",
     # A reply received (not one still awaited: 没有给予任何答复, 期待回复).
     "收到答复": r"(?<!没有)(?<![没未无不])(?:收到|得到|接到|给予了|给了|作了|做了|作出了|做出了)[^，。,！？!?]{0,8}?"
-                r"(?:回复|答复|回应|处理结果)|(?:回复|答复)(?:如下|称|说|[:：])|回复的只是|来信已收悉",
+                r"(?:回复|答复|回应|处理结果)|(?:回复|答复)(?:如下|称|说|[:：])|回复的只是|来信已收悉"
+                r"|(?:反馈|回复|答复)的?(?:信息|意见)?(?:是|说|称|为)",  # 反馈信息是…, 答复是…: one reported
+    # Something happened to the matter since: work finished, started or stopped (not a wish: 尽快完成).
+    "进展": r"已经?(?:基本)?(?:完成|完工|竣工|开工|动工|停工|拆除|启动)了?"
+            r"|即将于?[^，。,]{0,8}?(?:启动|开工|动工|建设|实施)",
 }
 _EVENT_PATTERNS = {name: re.compile(pattern) for name, pattern in EVENTS.items()}
+_CLAUSE = re.compile(r"[^。！？!?；;\n]+")
+TOLD_SHARE = 0.7  # a clause with this share of its character pairs in earlier texts retells them
 _MASK = re.compile(r"\[[^\]]{1,6}\]")  # [银行卡号] etc.: a masked number can't be compared
 
 
@@ -99,6 +106,32 @@ def _date_known(date: str, known: frozenset[str]) -> bool:
         return True
     month_day = "-".join(date.split("-")[-2:]) if date.count("-") >= 1 else None
     return month_day is not None and any("-".join(k.split("-")[-2:]) == month_day for k in known if "-" in k)
+
+
+def _pairs(words: Iterable[str]) -> set[str]:
+    joined = "".join(words)
+    return {joined[k:k + 2] for k in range(len(joined) - 1)}
+
+
+def untold(text: str, earlier_words: Iterable[str], told_share: float = TOLD_SHARE) -> str:
+    """The clauses of `text` that the earlier complaints did not already tell, joined with 。.
+
+    A re-post repeats passages of the earlier text, here and there a word changed, and adds a paragraph; a
+    fact inside a repeated passage is not new. A clause is retold when `told_share` of its character pairs
+    (of its words: no stopwords, no punctuation) occur in an earlier complaint's words (`earlier_words`: each
+    earlier complaint's words joined by spaces) and each of its numbers does: the same sentence with another
+    amount or date is a new fact. On the tipdm dev labels this took half of the "new facts"
+    flagged on long re-posts away and none of the corpus's."""
+    earlier = list(earlier_words)
+    told = set().union(*(_pairs(words.split()) for words in earlier))
+    told_numbers = set(_NUMBERS.findall(" ".join(earlier)))
+    fresh = []
+    for clause in _CLAUSE.findall(text):
+        pairs = _pairs(tokenize(clause))
+        retold = len(pairs & told) >= told_share * len(pairs) and set(_NUMBERS.findall(clause)) <= told_numbers
+        if pairs and not retold:
+            fresh.append(clause)
+    return "。".join(fresh)
 
 
 def extract_facts(text: str) -> Facts:

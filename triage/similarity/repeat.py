@@ -18,10 +18,11 @@ from datetime import datetime
 import numpy as np
 from rapidfuzz import fuzz
 
+from triage.features.tokenizer import tokenize
 from triage.policy.schema import RepeatDetection
 from triage.schemas import RelatedComplaint, RepeatInfo
 from triage.similarity.corrections import MatterCorrection, correct
-from triage.similarity.facts import Facts, extract_facts, new_facts
+from triage.similarity.facts import Facts, extract_facts, new_facts, untold
 from triage.similarity.matter import (
     DEFAULT_REFERENCE_KEY,
     FOLLOW_UP,
@@ -99,13 +100,16 @@ class RepeatDetector:
     def _specific(self, name: str) -> bool:
         return not self._rarity.common(_name_term(name), self.config.common_share)
 
-    def _new_content(self, terms: frozenset[str], on_matter: list[_Earlier]) -> list[str]:
+    def _new_content(self, terms: frozenset[str], on_matter: list[_Earlier], fresh: str) -> list[str]:
         """New facts told in words: `new_facts_words` or more specific words and names (not common in the
-        window) that no earlier complaint on the matter used — who replied, what happened, where. A
-        rewording or "still not solved" reuses the matter's words; on the tipdm dev labels the count
-        separated re-filings with new facts from those without better than amounts, dates and events alone."""
+        window) that no earlier complaint on the matter used — who replied, what happened, where — in the
+        clauses that are not retold (`fresh`). A rewording or "still not solved" reuses the matter's words; on
+        the tipdm dev labels the count separated re-filings with new facts from those without better than
+        amounts, dates and events alone."""
         told = _terms_of(on_matter)
-        novel = [t for t in terms - told if not self._rarity.common(t, self.config.common_share)]
+        fresh_words = set(tokenize(fresh))
+        novel = [t for t in terms - told if not self._rarity.common(t, self.config.common_share)
+                 and (t in fresh_words or (t.startswith("§") and t[1:] in fresh))]
         if len(novel) < self.config.new_facts_words:
             return []
         names = sorted((t[1:] for t in novel if t.startswith("§")), key=lambda n: (-len(n), n))[:3]
@@ -146,8 +150,11 @@ class RepeatDetector:
             earlier_facts = Facts.empty()
             for e in on_matter:
                 earlier_facts = earlier_facts.union(e.facts)
-            found = new_facts(facts, earlier_facts, received_at.date(), max(e.received_at for e in on_matter).date())
-            found += self._new_content(terms, on_matter)
+            # Only what the customer did not write before can be new: a re-post retells the earlier passages.
+            fresh = untold(text, [e.words for e in on_matter])
+            found = new_facts(extract_facts(fresh), earlier_facts, received_at.date(),
+                              max(e.received_at for e in on_matter).date())
+            found += self._new_content(terms, on_matter, fresh)
             info = RepeatInfo(
                 is_repeat=True, repeat_count=len(on_matter) + 1, matter_id=matter,
                 related=[RelatedComplaint(complaint_id=m.earlier.complaint_id, score=round(m.score, 4),

@@ -10,7 +10,8 @@ from __future__ import annotations
 import pytest
 
 from triage.features.prepare import prepare_text
-from triage.similarity.facts import EVENTS, Facts, extract_facts, new_facts
+from triage.features.tokenizer import tokenize
+from triage.similarity.facts import EVENTS, Facts, extract_facts, new_facts, untold
 
 
 def facts(raw: str) -> Facts:
@@ -112,6 +113,8 @@ EVENT_SPELLINGS = [
     pytest.param("在门口堵门", "上门", id="blocked_door"),
     pytest.param("他们打到我单位去了", "联系单位", id="called_work"),
     pytest.param("车被拖走了", "拖车", id="towed"),
+    pytest.param("网点装修已经完成了", "进展", id="work_done"),
+    pytest.param("听说公园即将于9月启动建设", "进展", id="work_about_to_start"),
 ]
 
 
@@ -206,6 +209,37 @@ def test_a_date_up_to_the_last_filing_retells_the_story():
     pytest.param("银行回复称系统升级导致", True, id="reply_says"),
     pytest.param("至今没有给予任何答复", False, id="none_given"),
     pytest.param("期待早日回复", False, id="awaited"),
+    pytest.param("执法人员给我反馈信息是对方手续合法", True, id="feedback_given_to_me"),
+    pytest.param("部门的答复是正在研究", True, id="the_reply_is"),
+    pytest.param("希望尽快给我回复", False, id="asked_for"),
 ])
 def test_a_reply_received_is_an_event_an_awaited_one_is_not(raw, replied):
     assert ("收到答复" in facts(raw).events) is replied
+
+
+# --- what a re-post retells -------------------------------------------------------------------------------
+
+EARLIER = "东风路支行给我办的装修贷款每月多扣一笔账户管理费225元。合同里没有这项费用，要求退还"
+
+
+def words_of(raw: str) -> str:
+    return " ".join(tokenize(prepare_text(raw).text))
+
+
+def test_a_repost_keeps_only_the_clauses_it_did_not_write_before():
+    repost = prepare_text(EARLIER + "。银行回复称这是系统收取的！").text
+    assert untold(repost, [words_of(EARLIER)]) == "银行回复称这是系统收取的"
+
+
+def test_a_clause_with_a_word_changed_is_still_retold():
+    reworded = prepare_text("东风路支行给我办的装修贷款每个月多扣一笔账户管理费225元").text
+    assert untold(reworded, [words_of(EARLIER)]) == ""
+
+
+def test_a_new_clause_is_new_however_close_its_topic():
+    new = prepare_text("4月又多扣了450元").text
+    assert untold(new, [words_of(EARLIER)]) == new
+
+
+def test_please_should_not_be_wished_progress():
+    assert "进展" not in facts("希望尽快完成维修").events

@@ -173,6 +173,19 @@ def test_a_refiling_with_a_new_amount_has_new_facts_and_a_reworded_one_has_none(
     assert new_amount.repeat.is_repeat and "金额 450 元" in new_amount.repeat.new_facts
 
 
+def test_a_repost_with_added_opinion_has_no_new_facts_one_with_an_added_amount_has():
+    first = ("东风路支行给我办的装修贷款每月多扣一笔账户管理费225元。合同里没有这项费用，客服说是系统收取的。"
+             "3月10日我到网点要求退还，至今没有结果")
+    stream = Stream()
+    stream("U1", first, "B1")
+    # The whole text again, one word changed, and a paragraph of opinion: its date and amount are retold.
+    opinion_added = "。这种做法实在太不负责任了，希望领导高度重视，还消费者公道"
+    opinion = stream("U1", first.replace("每月", "每个月") + opinion_added, "B2", after=timedelta(days=5))
+    amount = stream("U1", first + "。4月又多扣了450元", "B3", after=timedelta(days=30))
+    assert opinion.repeat.is_repeat and opinion.repeat.new_facts == []
+    assert amount.repeat.is_repeat and amount.repeat.new_facts == ["金额 450 元"]
+
+
 def test_a_reply_received_is_a_new_fact():
     stream = Stream()
     stream("U1", NOISE_A1, "A1")
