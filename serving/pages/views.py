@@ -304,6 +304,7 @@ def correct_matter(request: Request, complaint_id: str, viewer: Viewer, runtime:
     record = store.complaint(complaint_id)
     if record is None:
         return _no_complaint(request, complaint_id)
+    other = store.protector.complaint_reference(other.strip()) or other.strip()  # the same for the matter named
     problem, status_code = None, 422
     if not record.customer_id:
         problem = "匿名投诉不属于任何事项。"

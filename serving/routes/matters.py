@@ -24,6 +24,11 @@ from triage.similarity.corrections import MatterCorrection, MattersUnchanged, Un
 router = APIRouter(prefix="/v1", tags=["matters"])
 
 
+def _reference(store: Store, customer_id: str) -> str:
+    """Customers are stored by reference when their id is personal data (serving.privacy): either finds them."""
+    return store.protector.customer_reference(customer_id) or customer_id
+
+
 def _customer_known(store: Store, customer_id: str) -> None:
     if not store.customer_complaints(customer_id, 1, 0)[0]:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no complaints of customer {customer_id!r}")
@@ -45,6 +50,7 @@ def _apply(intake: Intake, store: Store, customer_id: str, correction: MatterCor
             summary="A customer's matters, with every lead's split and join of them",
             responses=error_responses(401, 403, 404))
 def customer_matters(customer_id: str, _: Lead, store: StoreDep) -> Any:
+    customer_id = _reference(store, customer_id)
     _customer_known(store, customer_id)
     return CustomerMatters.model_validate({"matters": store.customer_matters(customer_id),
                                            "corrections": store.matter_corrections(customer_id)},
@@ -58,8 +64,9 @@ def customer_matters(customer_id: str, _: Lead, store: StoreDep) -> Any:
                          "404: no such complaint of this customer; 409: it is alone on its matter already.",
              responses=error_responses(401, 403, 404, 409, 503))
 def split_matter(customer_id: str, body: MatterSplitIn, principal: Lead, intake: IntakeDep, store: StoreDep) -> Any:
-    return _apply(intake, store, customer_id, MatterCorrection("split", (body.complaint_id,)), principal,
-                  body.comment)
+    complaint_id = store.protector.complaint_reference(body.complaint_id) or body.complaint_id
+    return _apply(intake, store, _reference(store, customer_id), MatterCorrection("split", (complaint_id,)),
+                  principal, body.comment)
 
 
 @router.post("/customers/{customer_id}/matters/join", response_model=MattersCorrected,
@@ -69,4 +76,6 @@ def split_matter(customer_id: str, body: MatterSplitIn, principal: Lead, intake:
                          "this customer does not have; 409: they are one matter already.",
              responses=error_responses(401, 403, 404, 409, 503))
 def join_matters(customer_id: str, body: MatterJoinIn, principal: Lead, intake: IntakeDep, store: StoreDep) -> Any:
-    return _apply(intake, store, customer_id, MatterCorrection("join", tuple(body.matters)), principal, body.comment)
+    matters = tuple(store.protector.complaint_reference(m) or m for m in body.matters)
+    return _apply(intake, store, _reference(store, customer_id), MatterCorrection("join", matters), principal,
+                  body.comment)

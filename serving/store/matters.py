@@ -46,7 +46,8 @@ class MatterStore(StoreBase):
             record = MatterCorrectionRecord(
                 customer_id=customer_id, action=correction.action, complaint_ids=list(correction.complaint_ids),
                 moved=moved(before, after), after_seq=session.scalar(select(func.max(Complaint.seq))) or 0,
-                key_id=principal.key_id, reviewer=principal.name, comment=comment, created_at=utcnow())
+                key_id=principal.key_id, reviewer=principal.name,
+                comment=self.protector.mask_text(comment) or "", created_at=utcnow())  # a lead's note, masked
             session.add(record)
             session.flush()
             return _entry(record)

@@ -201,3 +201,19 @@ def test_refusals_do_not_echo_personal_data(api):
     assert [r.status_code for r in refused] == [422, 422, 422, 422, 404, 200]
     assert [i["status"] for i in refused[-1].json()["items"]] == [422, 422]
     assert not [(r.text[:300], leaks(r.text)) for r in refused if leaks(r.text)]
+
+
+def test_a_customers_matters_are_found_by_any_spelling_and_comments_masked(api):
+    first = api.submit(api.texts.FEE, customer_id=CUSTOMER_IDS[0])
+    api.submit(api.texts.COLLECTION, customer_id=CUSTOMER_IDS[1])
+    matters = api.get(f"/v1/customers/{CUSTOMER_IDS[2]}/matters")
+    assert matters.status_code == 200, matters.text
+    assert sum(m["complaints"] for m in matters.json()["matters"]) == 2
+    split = api.post(f"/v1/customers/{CUSTOMER_IDS[3]}/matters/split",
+                     {"complaint_id": first["complaint_id"], "comment": COMMENT})
+    assert split.status_code in (200, 409), split.text  # 409: already a matter of its own
+    if split.status_code == 200:
+        assert "[手机号]" in split.json()["correction"]["comment"]
+    missing = api.get(f"/v1/customers/{ID_NUMBER}/matters")
+    assert missing.status_code == 404
+    assert not leaks(matters.text + split.text + missing.text)
