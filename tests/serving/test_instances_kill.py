@@ -120,7 +120,8 @@ def pair(model_dir, tmp_path):
 
 class Clients:
     """Posters that send each complaint to an instance in turn and, when it cannot answer (a dropped connection,
-    a refused one), send the same complaint — same id, same content — to the other: what a load balancer does."""
+    a refused one, a 429 of its backpressure), send the same complaint — same id, same content — to the other:
+    what a load balancer does."""
 
     def __init__(self, instances: list[Instance], headers: dict[str, str]):
         self.instances = instances
@@ -164,6 +165,9 @@ class Clients:
                         with self.lock:
                             self.accepted[body["complaint_id"]] = response.json()
                             self.by[body["complaint_id"]] = instance.name
+                    elif response.status_code == 429:  # backpressure: the other instance, or this one later
+                        time.sleep(0.1)
+                        continue
                     elif response.status_code == 503 and instance.name in self.down:
                         continue  # the restarted instance still loading its model
                     else:
