@@ -322,12 +322,15 @@ class Intake:
 
     def correct_matters(self, customer_id: str, correction: MatterCorrection, principal: Principal,
                         comment: str = "") -> MatterCorrectionEntry:
-        """Record a lead's split or join of a customer's matters and apply it to the similarity window, under the
-        lock: no complaint is decided between the two, and the customer's next complaint follows it. Raises
-        the library's UnknownComplaints or MattersUnchanged (checked against the store's record)."""
-        with self._lock:
-            entry = self.store.correct_matters(customer_id, correction, principal, comment)
-            similarity = self.service.similarity
+        """Record a lead's split or join of a customer's matters and apply it to the similarity window, in the
+        global order: no complaint is decided between the two on any worker, and the customer's next complaint
+        follows it (other workers' windows apply it when they catch up). Raises the library's UnknownComplaints
+        or MattersUnchanged (checked against the store's record)."""
+        with self._lock, self.store.ordered():
+            service = self.service
+            self._follow(service)
+            entry = self.store.correct_matters(customer_id, correction, principal, comment, self.store.last_seq())
+            similarity = service.similarity
             if similarity is not None:
                 similarity.correct_matters(customer_id, correction)
                 similarity.corrections_applied = entry.id

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from serving.store.base import StoreBase
@@ -37,15 +37,16 @@ class MatterStore(StoreBase):
         return sorted(summaries, key=lambda m: m.last_received_at, reverse=True)
 
     def correct_matters(self, customer_id: str, correction: MatterCorrection, principal: Principal,
-                        comment: str = "") -> MatterCorrectionEntry:
-        """Record a lead's split or join of the customer's matters. Raises the library's UnknownComplaints
-        (a complaint named is not this customer's) or MattersUnchanged (the matters already are so)."""
+                        comment: str, after_seq: int) -> MatterCorrectionEntry:
+        """Record a lead's split or join of the customer's matters, made after the complaint numbered `after_seq`
+        in the global order (call it inside `ordered()`). Raises the library's UnknownComplaints (a complaint
+        named is not this customer's) or MattersUnchanged (the matters already are so)."""
         with self.session() as session:
             _, _, before = _matters(session, customer_id)
             after = correct(before, correction, strict=True)
             record = MatterCorrectionRecord(
                 customer_id=customer_id, action=correction.action, complaint_ids=list(correction.complaint_ids),
-                moved=moved(before, after), after_seq=session.scalar(select(func.max(Complaint.seq))) or 0,
+                moved=moved(before, after), after_seq=after_seq,
                 key_id=principal.key_id, reviewer=principal.name,
                 comment=self.protector.mask_text(comment) or "", created_at=utcnow())  # a lead's note, masked
             session.add(record)
@@ -76,9 +77,9 @@ def _matters(session: Session, customer_id: str) -> tuple[list[Any], dict[int, d
     """The customer's complaints in arrival order, the repeat part of each one's latest decision, and each
     one's matter: the decisions' matters with the corrections replayed where they were made (a correction
     moves only the complaints stored before it; later ones were decided with it in force)."""
-    rows = session.execute(select(Complaint.seq, Complaint.complaint_id, Complaint.received_at,
+    rows = session.execute(select(Complaint.seq, Complaint.global_seq, Complaint.complaint_id, Complaint.received_at,
                                   Complaint.submitted_by)
-                           .where(Complaint.customer_id == customer_id).order_by(Complaint.seq)).all()
+                           .where(Complaint.customer_id == customer_id).order_by(Complaint.global_seq)).all()
     decisions = select(DecisionRecord.complaint_seq, DecisionRecord.payload).where(
         DecisionRecord.complaint_seq.in_([r.seq for r in rows])).order_by(DecisionRecord.id)
     repeats = {seq: payload.get("repeat") or {} for seq, payload in session.execute(decisions)}  # last wins
@@ -89,7 +90,7 @@ def _matters(session: Session, customer_id: str) -> tuple[list[Any], dict[int, d
     pending = iter(corrections)
     upcoming = next(pending, None)
     for row in rows:
-        while upcoming is not None and upcoming.after_seq < row.seq:
+        while upcoming is not None and upcoming.after_seq < row.global_seq:
             assignment = correct(assignment, as_correction(_entry(upcoming)), strict=False)
             upcoming = next(pending, None)
         assignment[row.complaint_id] = repeats.get(row.seq, {}).get("matter_id") or row.complaint_id
