@@ -133,7 +133,7 @@ def _hours(raw: str | None, name: str, problems: list[str]) -> float | None:
     except ValueError:
         value = -1.0
     if not 0 <= value <= MAX_AGE_HOURS:  # NaN fails too; past the bound the clock arithmetic overflows
-        problems.append(f"{name}必须是 0 到 {MAX_AGE_HOURS:g} 之间的小时数（已忽略「{raw}」）")
+        problems.append(f"{name}必须是 0 到 {MAX_AGE_HOURS:,.0f} 之间的小时数（已忽略「{raw}」）")
         return None
     return value
 

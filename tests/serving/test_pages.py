@@ -223,7 +223,7 @@ def test_queue_filters_and_pages(lead, client, headers):
     old = client.get("/review?min_age_hours=48")
     assert "没有符合筛选条件的待审核投诉" in old.text
     bad = client.get("/review?min_age_hours=abc&limit=x")
-    assert bad.status_code == 200 and "最短等待必须是不小于 0 的小时数" in bad.text
+    assert bad.status_code == 200 and "最短等待必须是 0 到 1,000,000 之间的小时数" in bad.text
 
 
 # ---- a complaint ---------------------------------------------------------------------------------------
