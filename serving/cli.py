@@ -93,8 +93,11 @@ def serve(
         changes["data_dir"] = data_dir
     os.environ.update({f"TRIAGE_{name.upper()}": str(value) for name, value in changes.items()})
     err.print(f"serving on {url} with {settings.workers} workers  (review pages: /review, API docs: /docs)")
+    # A worker loading its model answers the supervisor's health check late on a busy host; with the default 5 s
+    # uvicorn would kill and restart it, over and over.
     uvicorn.run("serving.cli:worker_app", factory=True, workers=settings.workers, host=settings.host,
-                port=settings.port, log_config=None, access_log=False, timeout_graceful_shutdown=10)
+                port=settings.port, log_config=None, access_log=False, timeout_graceful_shutdown=10,
+                timeout_worker_healthcheck=60)
 
 
 def worker_app():
