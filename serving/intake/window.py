@@ -99,10 +99,10 @@ def catch_up(service: TriageService, similarity: SimilarityEngine, store: Store,
             assert row.vector is not None  # stale rows got theirs above
             correct_before(row.seq)
             dismiss_before(row.seq)
-            # The stored text is the text as given: its card numbers identify a matter as they did at intake.
+            # The original's card numbers identify a matter as they did at intake (the stored text is masked).
             similarity.observe(row.complaint_id, row.customer_id, row.received_at, prepare_text(row.text).text,
                                row.category, row.vector, channel=row.channel, product=row.product,
-                               raw_text=row.text)
+                               raw_text=row.original or row.text)
             similarity.store_seq = row.seq
     correct_before(None)
     dismiss_before(None)

@@ -263,7 +263,8 @@ class ComplaintStore(StoreBase):
                     seq=record.global_seq, complaint_id=record.complaint_id, customer_id=record.customer_id,
                     received_at=record.received_at, text=record.text, channel=record.channel,
                     product=record.product, category=category, model_version=model_version,
-                    vector=None if vector is None else np.frombuffer(vector, dtype=np.float32))
+                    vector=None if vector is None else np.frombuffer(vector, dtype=np.float32),
+                    original=None if record.original is None else self.protector.open(record.original))
 
     def last_seq(self) -> int:
         """The number of the last complaint in the global order (0: none yet)."""

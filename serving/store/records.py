@@ -183,6 +183,9 @@ class WindowComplaint:
     category: str
     model_version: str
     vector: np.ndarray | None
+    # The text as submitted, opened from its seal: its bank-card numbers identify a matter (read, hashed, kept
+    # in memory only by the similarity window), as they did when the complaint was decided.
+    original: str | None = None
 
 
 @dataclass(frozen=True)

@@ -66,6 +66,18 @@ def test_a_repeat_is_recognised_after_a_crash_without_a_snapshot(trained_model, 
     assert third.submit(complaint("b-4", AGAIN, "cust-2")).decision.payload["repeat"]["matter_id"] == "b-1"
 
 
+def test_a_card_number_still_ties_a_matter_after_a_crash_without_a_snapshot(trained_model, store, tmp_path):
+    """The store keeps the masked text; the window rebuilt from it reads the card number in the sealed original."""
+    card = "6222021234567890128"  # Luhn-valid: masked in every stored and shown text
+    first = intake(trained_model, store, tmp_path / "similarity")
+    first.submit(complaint("k-1", f"卡号{card}上个月被扣了一笔不明费用，请核实", "cust-card", hours_ago=30))
+    second = intake(trained_model, store, tmp_path / "similarity")  # no snapshot was saved: rebuilt from the store
+    again = second.submit(complaint("k-2", f"卡号{card}的那笔不明扣费怎么还没有结果", "cust-card")).decision.payload
+    assert again["repeat"]["matter_id"] == "k-1"
+    assert any(s.startswith(card[:2]) and "*" in s for s in again["repeat"]["shared"])
+    assert card not in str(again)
+
+
 def test_a_snapshot_of_another_model_is_not_used(trained_model, store, tmp_path):
     snapshot = tmp_path / "similarity"
     first = intake(trained_model, store, snapshot)
