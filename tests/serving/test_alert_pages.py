@@ -28,7 +28,7 @@ def alerted_cluster(client, headers) -> tuple[str, list[str]]:
     assert client.post("/v1/complaints/batch", json={"complaints": background},
                        headers=headers["intake"]).status_code == 200
     decisions = [client.post("/v1/complaints", headers=headers["intake"], json={
-        "text": FEE + "。" * i, "customer_id": f"U-FEE-{i}",
+        "text": FEE + "。" * i, "customer_id": f"U-FEE-{i}", "complaint_id": f"FEE-{i}",
         "received_at": (now - timedelta(hours=6 - 0.5 * i)).isoformat()}).json() for i in range(6)]
     assert decisions[-1]["group"]["alert"] == "emerging"
     return decisions[-1]["group"]["cluster_id"], [d["complaint_id"] for d in decisions]

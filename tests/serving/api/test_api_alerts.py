@@ -110,6 +110,7 @@ def background(api, now: datetime, n: int = 300) -> None:
 def burst(api, now: datetime, customers: list[str], start_hours: float = 10) -> list[dict]:
     """The same new matter (an annual fee raised without notice) from these customers, half an hour apart."""
     return [api.submit(api.texts.FEE + "。" * i, customer_id=customer, channel="hotline", product="信用卡",
+                       complaint_id=f"FEE-{i}-{start_hours:g}h",
                        received_at=(now - timedelta(hours=start_hours - 0.5 * i)).isoformat())
             for i, customer in enumerate(customers)]
 
