@@ -325,17 +325,3 @@ class OriginalOut(BaseModel):
     complaint_id: str
     text: str
     reads: list[OriginalReadOut] = Field(description="Every read of this original, oldest first (this one last).")
-
-
-class OriginalReadOut(BaseModel):
-    reader: str = Field(description="The name of the API key that read the original.")
-    key_id: int | None
-    read_at: datetime
-
-
-class OriginalOut(BaseModel):
-    """A complaint's text as submitted — the one answer that carries personal data unmasked."""
-
-    complaint_id: str
-    text: str
-    reads: list[OriginalReadOut] = Field(description="Every read of this original, oldest first (this one last).")

@@ -241,15 +241,3 @@ class OriginalRead(Base):
     key_id: Mapped[int | None] = mapped_column(ForeignKey("api_keys.id"), nullable=True)
     reader: Mapped[str] = mapped_column(String(200))
     read_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-
-
-class OriginalRead(Base):
-    """Who read a complaint's original (unmasked) text, and when: every read through the admin endpoint."""
-
-    __tablename__ = "original_reads"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    complaint_seq: Mapped[int] = mapped_column(ForeignKey("complaints.seq"), index=True)
-    key_id: Mapped[int | None] = mapped_column(ForeignKey("api_keys.id"), nullable=True)
-    reader: Mapped[str] = mapped_column(String(200))
-    read_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
