@@ -22,18 +22,24 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from cryptography.fernet import Fernet
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 
 from serving.app import create_app
 from serving.config import ServiceSettings
 from serving.model_source import LoadedModel
+from serving.privacy import DataProtector
 from serving.store import Store
 from triage.features.prepare import prepare_text
 from triage.policy import load_policy
 from triage.service import TriageService
 
 POSTGRES = os.environ.get("TRIAGE_TEST_DATABASE_URL")  # read at import, before the session fixture clears it
+# Every instance of one deployment seals original texts and hashes matter references with the same keys
+# (README, Deployment): a replica must read what another instance stored.
+DATA_KEY = Fernet.generate_key().decode()
+REFERENCE_KEY = "instances-test-reference-key"
 
 PLACES = ["城东支行", "高新区网点", "火车站营业厅", "大学城网点", "开发区支行", "老城区网点", "机场分理处", "滨江网点"]
 PRODUCTS = ["房贷", "车贷", "储蓄卡", "理财产品", "消费贷", "存单", "基金定投", "保险"]
@@ -53,6 +59,10 @@ SIMILARITY = ("repeat", "group", "coordinated")  # what the similarity layer fou
 
 needs_postgres = pytest.mark.skipif(POSTGRES is None, reason="needs PostgreSQL: set TRIAGE_TEST_DATABASE_URL "
                                                              "(.ci/postgres.sh prints one)")
+
+
+def open_store(url: str) -> Store:
+    return Store(url, synchronous="NORMAL", protector=DataProtector.from_keys(DATA_KEY, REFERENCE_KEY.encode(), None))
 
 
 def _reset(url: str) -> None:
@@ -79,7 +89,7 @@ def instances(url: str, n: int, model, work: Path
               ) -> Iterator[tuple[list[TestClient], dict[str, dict[str, str]]]]:
     """`n` whole apps over the database at `url`, each with its own data directory (the similarity snapshot is
     per host); returns their clients and the request headers of an intake and a lead key."""
-    store = Store(url, synchronous="NORMAL")
+    store = open_store(url)
     try:
         _, secret = store.create_key("instances test", "intake")
         _, lead = store.create_key("instances test lead", "lead")
@@ -89,7 +99,8 @@ def instances(url: str, n: int, model, work: Path
         clients = []
         for number in range(n):
             settings = ServiceSettings(data_dir=work / f"instance-{number}", model_source="dir", database_url=url,
-                                       session_secret="test-secret", sqlite_synchronous="NORMAL")
+                                       session_secret="test-secret", sqlite_synchronous="NORMAL",
+                                       data_key=DATA_KEY, matter_reference_key=REFERENCE_KEY)
             app = create_app(settings, model=LoadedModel(model, f"instance {number}"))
             clients.append(stack.enter_context(TestClient(app)))
         yield clients, {"intake": {"Authorization": f"Bearer {secret}"}, "lead": {"Authorization": f"Bearer {lead}"}}
@@ -196,7 +207,7 @@ def test_concurrent_instances_store_the_order_their_windows_saw(shared_url, trai
             thread.join(timeout=120)
         assert not failures, failures
 
-    store = Store(shared_url, synchronous="NORMAL")
+    store = open_store(shared_url)
     try:
         # the global order, each complaint with the topic vector and category it was decided with
         stored = list(store.window(None, 0))
@@ -242,7 +253,7 @@ def test_identical_concurrent_posts_to_both_instances_store_one_complaint(shared
             statuses = sorted(r.status_code for r in responses)
             assert statuses == [200, 201], [r.text for r in responses]  # one decided it, the other found it
             assert responses[0].json() == responses[1].json()
-    store = Store(shared_url, synchronous="NORMAL")
+    store = open_store(shared_url)
     try:
         assert store.last_seq() == 8
         assert all(store.find(f"SAME-{k}") is not None for k in range(8))

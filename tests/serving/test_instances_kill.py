@@ -24,14 +24,19 @@ from pathlib import Path
 
 import httpx
 import pytest
+from cryptography.fernet import Fernet
 from sqlalchemy import create_engine, text
 
+from serving.privacy import DataProtector
 from serving.store import Store
 
 POSTGRES = os.environ.get("TRIAGE_TEST_DATABASE_URL")  # read at import, before the session fixture clears it
 pytestmark = [pytest.mark.slow,  # three starts of the real service
               pytest.mark.skipif(POSTGRES is None, reason="needs PostgreSQL: set TRIAGE_TEST_DATABASE_URL")]
 
+# One deployment, one set of keys (README, Deployment): each instance reads what the other sealed.
+DATA_KEY = Fernet.generate_key().decode()
+REFERENCE_KEY = "kill-test-reference-key"
 READY_TIMEOUT = 120.0
 ACCEPTED_BEFORE_KILL = 20
 ACCEPTED_WHILE_DOWN = 20
@@ -63,7 +68,8 @@ class Instance:
 
     def start(self) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith("TRIAGE_")}
-        env.update(TRIAGE_DATABASE_URL=str(POSTGRES), PYTHONUNBUFFERED="1")
+        env.update(TRIAGE_DATABASE_URL=str(POSTGRES), TRIAGE_DATA_KEY=DATA_KEY,
+                   TRIAGE_MATTER_REFERENCE_KEY=REFERENCE_KEY, PYTHONUNBUFFERED="1")
         log = self.work / f"{self.name}-{len(self.logs)}.stderr"
         self.logs.append(log)
         with log.open("wb") as handle:
@@ -102,7 +108,7 @@ def pair(model_dir, tmp_path):
         connection.execute(text("DROP SCHEMA public CASCADE"))
         connection.execute(text("CREATE SCHEMA public"))
     engine.dispose()
-    store = Store(str(POSTGRES))
+    store = Store(str(POSTGRES), protector=DataProtector.from_keys(DATA_KEY, REFERENCE_KEY.encode(), None))
     _, secret = store.create_key("kill test", "intake")
     store.close()
     instances = [Instance(name, model_dir, tmp_path) for name in ("a", "b")]
@@ -215,7 +221,7 @@ def test_kill_one_of_two_instances_under_load(pair):
     assert again.status_code == 201, again.text
     assert again.json()["repeat"]["is_repeat"] and again.json()["repeat"]["matter_id"] == "FIRST", again.json()
 
-    store = Store(str(POSTGRES))
+    store = Store(str(POSTGRES), protector=DataProtector.from_keys(DATA_KEY, REFERENCE_KEY.encode(), None))
     try:
         for complaint_id, decision in clients.accepted.items():  # nothing acknowledged is lost
             found = store.find(complaint_id)
