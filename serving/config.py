@@ -70,23 +70,6 @@ class ServiceSettings(Settings):
     max_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1024, description="Request bodies larger than this are "
                                 "refused with 413 while they are read, before any parsing (8 MiB).")
 
-    def reference_key(self) -> bytes:
-        """The matter references' key: the setting, else one made at random on first use and kept in data_dir
-        (owner-only), so hashes in the store's snapshot match across restarts."""
-        if self.matter_reference_key is not None:
-            return self.matter_reference_key.get_secret_value().encode()
-        path = Path(self.data_dir) / "reference.key"
-        if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(secrets.token_urlsafe(48))
-            path.chmod(0o600)
-        return path.read_text().strip().encode()
-
-    def data_protector(self) -> DataProtector:
-        """Seals original texts (data_key) and makes the references of ids (the matter-reference key)."""
-        return DataProtector.from_keys(self.data_key.get_secret_value() if self.data_key else None,
-                                       self.reference_key(), Path(self.data_dir))
-
     # ---- group alerts delivered to a webhook (serving/alerts.py)
     alert_webhook_url: str | None = Field(
         default=None, pattern=r"^https?://[^\s]+$",
@@ -107,6 +90,23 @@ class ServiceSettings(Settings):
             raise ValueError("alert_webhook_url is set but alert_webhook_secret is not: every alert is signed, so "
                              "set TRIAGE_ALERT_WEBHOOK_SECRET too")
         return self
+
+    def reference_key(self) -> bytes:
+        """The matter references' key: the setting, else one made at random on first use and kept in data_dir
+        (owner-only), so hashes in the store's snapshot match across restarts."""
+        if self.matter_reference_key is not None:
+            return self.matter_reference_key.get_secret_value().encode()
+        path = Path(self.data_dir) / "reference.key"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(secrets.token_urlsafe(48))
+            path.chmod(0o600)
+        return path.read_text().strip().encode()
+
+    def data_protector(self) -> DataProtector:
+        """Seals original texts (data_key) and makes the references of ids (the matter-reference key)."""
+        return DataProtector.from_keys(self.data_key.get_secret_value() if self.data_key else None,
+                                       self.reference_key(), Path(self.data_dir))
 
     def store_url(self) -> str:
         from serving.store.db import sqlite_url

@@ -147,3 +147,16 @@ def test_in_batch_duplicates_answer_with_what_another_process_stored_first(train
     outcomes = here.store_stage(staged)
     assert [o.created for o in outcomes] == [False, False]  # type: ignore[union-attr]
     assert [o.decision for o in outcomes] == [stored, stored]  # type: ignore[union-attr]
+
+
+def test_generated_complaint_ids_are_never_read_as_personal_data():
+    # a generated id must come back under the id the client was given: masking reads any 11-digit run as a number
+    from datetime import datetime
+
+    from serving.intake.intake import new_complaint_id
+    from triage.features.pii import mask_identifier
+
+    ids = [new_complaint_id(datetime(2026, 11, 30)) for _ in range(20_000)]
+    assert len(set(ids)) == len(ids)
+    assert all(mask_identifier(complaint_id) == complaint_id for complaint_id in ids)
+    assert all(complaint_id.startswith("C20261130-") for complaint_id in ids)
