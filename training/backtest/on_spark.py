@@ -177,11 +177,11 @@ def backtest_on_spark(spark: SparkSession, data: str, out: str | Path, model_dir
 
     # 3. Repeats, per customer in parallel; 4. the policy, in parallel; the decisions written in time order.
     mark = time.perf_counter()
-    config = policy.similarity.repeat
+    config, zone = policy.similarity.repeat, policy.zone
     repeats = (predicted.select("row", "customer_id", "at_us", "complaint", "prediction", "vector", "tokens")
                .join(spark.createDataFrame(snapshots, "row long, snapshot string"), "row", "left")
                .groupBy("customer_id")
-               .applyInPandas(lambda frame: repeats_of_customer(frame, config), REPEATS))
+               .applyInPandas(lambda frame: repeats_of_customer(frame, config, zone), REPEATS))
     decided = (predicted.select("row", "at_us", "complaint", "prediction")
                .join(spark.createDataFrame(found, "row long, similarity string"), "row")
                .join(repeats, "row")

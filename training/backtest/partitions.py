@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 from collections import Counter, deque
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 
 import numpy as np
@@ -148,7 +148,7 @@ class _ArrivalRarity(WordRarity):
         self._customers = snapshot["customers"]
 
 
-def repeats_of_customer(frame: pd.DataFrame, config: RepeatDetection) -> pd.DataFrame:
+def repeats_of_customer(frame: pd.DataFrame, config: RepeatDetection, zone: tzinfo) -> pd.DataFrame:
     """One customer's complaints (columns row, at_us, complaint, prediction, vector, tokens, snapshot) →
     (row, RepeatInfo JSON), by the library's RepeatDetector in the stream's order."""
     frame = frame.sort_values(["at_us", "row"], kind="stable")
@@ -166,7 +166,9 @@ def repeats_of_customer(frame: pd.DataFrame, config: RepeatDetection) -> pd.Data
         prediction = Prediction.model_validate_json(item.prediction)
         rarity.arrive(json.loads(item.snapshot) if isinstance(item.snapshot, str) else {"using": {}, "customers": 0})
         assert complaint.received_at is not None
-        info = detector.observe(complaint.complaint_id or "", complaint.customer_id, complaint.received_at,
+        # in the bank's zone, as SimilarityEngine.observe reads it
+        info = detector.observe(complaint.complaint_id or "", complaint.customer_id,
+                                complaint.received_at.astimezone(zone),
                                 prediction.masked_text, " ".join(item.tokens), prediction.category,
                                 np.asarray(item.vector, dtype=np.float32), complaint.text)
         rows.append(int(item.row))

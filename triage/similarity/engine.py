@@ -64,6 +64,9 @@ class SimilarityEngine:
             raise ValueError("received_at must carry a time zone")
         if vector.shape != (self.dim,):
             raise ValueError(f"topic vector of shape {vector.shape}, this engine holds {self.dim}-d vectors")
+        # The bank's calendar day, whatever zone the caller wrote: new facts compare days, and a replica that
+        # reads the time back from the store in UTC must see the same day as the worker that took it.
+        received_at = received_at.astimezone(self.groups.zone)
         at = received_at.timestamp()
         tokens = tokenize(text) if tokens is None else tokens
         words = " ".join(tokens)

@@ -61,7 +61,8 @@ OTHER_ESTATE = "金桂苑小区旁边长虹建筑工地夜里还在打桩，噪�
 def service() -> TriageService:
     policy = load_policy()
     model = SimpleNamespace(version_="test-0")  # decide() never calls the model: predictions come from the test
-    return TriageService(model, policy, SimilarityEngine(policy.similarity, DIM))  # type: ignore[arg-type]
+    engine = SimilarityEngine(policy.similarity, DIM, zone=policy.zone)  # the bank's zone, as the service has it
+    return TriageService(model, policy, engine)  # type: ignore[arg-type]
 
 
 def prediction(text: str, category: str = CATEGORY) -> Prediction:
@@ -347,3 +348,26 @@ def test_a_window_keeps_its_key_out_of_the_snapshot_and_refuses_another(tmp_path
     again = loaded.observe("K2", "U1", T0 + timedelta(days=1), prepare_text(second).text, CATEGORY, TOPIC,
                            raw_text=second)
     assert again.repeat.matter_id == "K1" and any(s.startswith(card[:2]) for s in again.repeat.shared)
+
+
+def test_new_facts_read_the_bank_day_whatever_zone_the_time_was_written_in():
+    # 01:30 in Beijing is 17:30 UTC the day before. A replica reads times back from the store in UTC, the worker
+    # that took the complaint has the client's zone: both must see one bank day, or they disagree on new facts.
+    from zoneinfo import ZoneInfo
+
+    first_at = datetime(2024, 3, 5, 1, 30, tzinfo=ZoneInfo("Asia/Shanghai"))
+    texts = [("B1", "东风路支行的装修贷款被多扣了账户管理费225元，合同里没有这项费用，要求退还"),
+             ("B2", "东风路支行装修贷款多扣的225元账户管理费，3月5日我已经投诉过，至今没有退还")]
+
+    def new_facts_with_times_in(zone: ZoneInfo | type[UTC]) -> list[list[str]]:
+        stream = Stream()
+        found = []
+        for (complaint_id, text), at in zip(texts, (first_at, first_at + timedelta(days=20)), strict=True):
+            complaint = ComplaintIn(complaint_id=complaint_id, customer_id="U1", received_at=at.astimezone(zone),
+                                    text=text)
+            found.append(stream.service.decide(complaint, prediction(text), TOPIC).repeat.new_facts)
+        return found
+
+    in_bank_time = new_facts_with_times_in(ZoneInfo("Asia/Shanghai"))
+    assert in_bank_time == new_facts_with_times_in(UTC)
+    assert in_bank_time[1] == []  # 3月5日 is the day of the first filing: retold, not new
