@@ -189,6 +189,7 @@ def run(model_dir: Path, quick: bool = False, progress=print) -> dict:
                       http_rps_16=singles[16]["rps"],
                       http_rps_16_over_inprocess=round(singles[16]["rps"] / result["inprocess_rps"], 2))
     result["http_errors"] = sum(r["errors"] for r in served["http"])
+    result["http_shed_429"] = sum(r.get("shed_429", 0) for r in served["http"])
     if batches:
         result["batch_rps"] = batches[0]["complaints_per_s"]
         result["batch_rps_over_encode"] = round(batches[0]["complaints_per_s"] / result["encode_rps"], 2)
@@ -208,6 +209,7 @@ def run(model_dir: Path, quick: bool = False, progress=print) -> dict:
 def statistics_line(result: dict) -> str:
     return (f"overhead {result['pipeline_overhead_ratio']}x, p50 {result['inprocess_p50_ms']} ms, "
             f"HTTP@16 {result.get('http_rps_16')} rps p99 {result.get('http_p99_ms_16')} ms, "
-            f"errors {result['http_errors']}, cold start {result['cold_start_s']} s, "
+            f"errors {result['http_errors']} (429s apart: {result.get('http_shed_429', 0)}), "
+            f"cold start {result['cold_start_s']} s, "
             f"peak RSS {result['server_peak_rss_mb']} MB, median similarity "
             f"{statistics.median(result['similarity_p50_ms'].values())} ms")
