@@ -99,6 +99,9 @@ ERRORS = {
     ("POST", "/v1/complaints/batch"): {401, 403, 413, 422, 429},
     ("GET", "/v1/complaints/{complaint_id}"): {401, 404},
     ("GET", "/v1/customers/{customer_id}/complaints"): {401, 422},
+    ("GET", "/v1/customers/{customer_id}/matters"): {401, 403, 404},  # test_api_matters.py
+    ("POST", "/v1/customers/{customer_id}/matters/split"): {401, 403, 404, 409, 422},
+    ("POST", "/v1/customers/{customer_id}/matters/join"): {401, 403, 404, 409, 422},
     ("GET", "/v1/review"): {401, 403, 422},
     ("POST", "/v1/review/{complaint_id}"): {401, 403, 404, 422},
     ("GET", "/v1/clusters"): {401, 403},
