@@ -6,13 +6,15 @@ from __future__ import annotations
 import secrets
 from datetime import timedelta
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field, SecretStr, model_validator
 
-from serving.privacy import DataProtector
 from triage.config import Settings
 from triage.features.prepare import MAX_TEXT_CHARS
+
+if TYPE_CHECKING:  # the serve extra's cryptography: imported where used, so `triage --help` runs without extras
+    from serving.privacy import DataProtector
 
 
 class ServiceSettings(Settings):
@@ -105,6 +107,8 @@ class ServiceSettings(Settings):
 
     def data_protector(self) -> DataProtector:
         """Seals original texts (data_key) and makes the references of ids (the matter-reference key)."""
+        from serving.privacy import DataProtector
+
         return DataProtector.from_keys(self.data_key.get_secret_value() if self.data_key else None,
                                        self.reference_key(), Path(self.data_dir))
 
