@@ -177,8 +177,11 @@ def service_settings(tmp_path, model_dir, database_url):
     """Settings of a service with its own data directory, serving the session model from its directory."""
     from serving.config import ServiceSettings
 
+    # The intake's time bound (0.5 s of waiting work at the recent pace) sheds 429s wherever a busy test machine
+    # is slow; it is tested on a controlled clock (tests/serving/test_limits.py), so here it is wide.
     return ServiceSettings(data_dir=tmp_path / "data", model_source="dir", model_dir=model_dir,
-                           database_url=database_url, session_secret="test-secret", sqlite_synchronous="NORMAL")
+                           database_url=database_url, session_secret="test-secret", sqlite_synchronous="NORMAL",
+                           intake_max_wait_seconds=30.0)
 
 
 @pytest.fixture
