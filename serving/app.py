@@ -29,6 +29,7 @@ from serving.config import ServiceSettings, get_service_settings
 from serving.limits import BodyLimit, Busy, InFlightLimit, busy_response
 from serving.logs import configure_logging, get_logger, scrub
 from serving.model_source import LoadedModel
+from serving.privacy import key_file
 from serving.runtime import Metrics, Runtime
 from serving.store import Store
 from triage import __version__
@@ -40,12 +41,8 @@ _REQUEST_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 def _session_secret(settings: ServiceSettings) -> str:
     if settings.session_secret:
         return settings.session_secret
-    path = Path(settings.data_dir) / "session.key"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_urlsafe(48))
-        path.chmod(0o600)
-    return path.read_text().strip()
+    # created once, owner-only, the first of several workers' kept: every worker signs with the same secret
+    return key_file(Path(settings.data_dir) / "session.key", secrets.token_urlsafe(48).encode()).decode()
 
 
 def create_app(settings: ServiceSettings | None = None, model: LoadedModel | None = None,

@@ -98,12 +98,9 @@ class ServiceSettings(Settings):
         (owner-only), so hashes in the store's snapshot match across restarts."""
         if self.matter_reference_key is not None:
             return self.matter_reference_key.get_secret_value().encode()
-        path = Path(self.data_dir) / "reference.key"
-        if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(secrets.token_urlsafe(48))
-            path.chmod(0o600)
-        return path.read_text().strip().encode()
+        from serving.privacy import key_file  # the serve extra's cryptography, not needed at import
+
+        return key_file(Path(self.data_dir) / "reference.key", secrets.token_urlsafe(48).encode())
 
     def data_protector(self) -> DataProtector:
         """Seals original texts (data_key) and makes the references of ids (the matter-reference key)."""

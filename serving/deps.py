@@ -95,7 +95,7 @@ Admin = Annotated[Principal, Depends(require(ADMIN))]
 def readable_complaint(complaint_id: str, principal: Reader, store: StoreDep) -> ComplaintRecord:
     """The complaint of the path, or 404: also when an `intake` key asks for one it did not submit. An id that is
     personal data is looked up by its reference (`serving.privacy`), and the 404 names only the reference."""
-    complaint_id = store.protector.complaint_reference(complaint_id) or complaint_id
+    complaint_id = store.complaint_key(complaint_id)
     record = store.complaint(complaint_id)
     if record is None or (principal.role == "intake" and record.submitted_by != principal.key_id):
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no complaint {complaint_id!r}")
@@ -132,7 +132,8 @@ def signed_in(request: Request) -> Principal | None:
     settings = runtime.settings
     principal = runtime.store.session_principal(token, settings.session_idle_timeout, settings.session_lifetime)
     if principal is None or principal.role not in LEAD:
-        runtime.store.end_session(token)
+        if principal is not None:  # an ended or unknown session has no row left to delete
+            runtime.store.end_session(token)
         request.session.clear()
         return None
     request.state.principal = principal  # the request log names the key

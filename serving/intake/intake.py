@@ -290,26 +290,30 @@ class Intake:
         (`GroupDetector`), and what the alert added to its complaints is taken back (`withdraw_group`), each with a
         decision of its own. In the global order, so every worker's window is told at the same point. None for
         an unknown alert; raises AlertAlreadyReviewed."""
-        with self._lock, self.store.ordered():
-            service = self.service
-            self._follow(service)
-            alert = self.store.alert(alert_id)
-            if alert is None:
-                return None
-            if action != "dismiss" or alert.status != "open":
-                return self.store.review_alert(alert_id, action, principal, comment, self.store.last_seq())
-            similarity = service.similarity
-            members = list(self.store.alert_members(alert_id))
-            holder = similarity.cluster_holding(members) if similarity else None
-            customers = similarity.dismiss_alert(holder) if similarity and holder else None
-            if holder and similarity:
-                members += [m for m in (similarity.cluster(holder) or {}).get("members", []) if m not in members]
-            changes = service.withdraw_group(alert.cluster_id, self.store.latest_decisions(members))
-            record = self.store.review_alert(alert_id, action, principal, comment, self.store.last_seq(),
-                                             customers, changes)
-            if similarity is not None:
-                for entry in self.store.dismissals_after(similarity.dismissals_applied):
-                    similarity.dismissals_applied = entry.id  # applied just now: a catch-up skips it
+        with self._lock:
+            stale_before = self._window_stale
+            with self.store.ordered():
+                service = self.service
+                self._follow(service)
+                alert = self.store.alert(alert_id)
+                if alert is None:
+                    return None
+                if action != "dismiss" or alert.status != "open":
+                    return self.store.review_alert(alert_id, action, principal, comment, self.store.last_seq())
+                similarity = service.similarity
+                members = list(self.store.alert_members(alert_id))
+                holder = similarity.cluster_holding(members) if similarity else None
+                self._window_stale = True  # the window is ahead of the store until the transaction commits
+                customers = similarity.dismiss_alert(holder) if similarity and holder else None
+                if holder and similarity:
+                    members += [m for m in (similarity.cluster(holder) or {}).get("members", []) if m not in members]
+                changes = service.withdraw_group(alert.cluster_id, self.store.latest_decisions(members))
+                record = self.store.review_alert(alert_id, action, principal, comment, self.store.last_seq(),
+                                                 customers, changes)
+                if similarity is not None:
+                    for entry in self.store.dismissals_after(similarity.dismissals_applied):
+                        similarity.dismissals_applied = entry.id  # applied just now: a catch-up skips it
+            self._window_stale = stale_before  # committed: store and window agree again
         log.info("group alert reviewed", extra={"alert_id": alert_id, "action": action})
         return record
 
@@ -331,14 +335,19 @@ class Intake:
         global order: no complaint is decided between the two on any worker, and the customer's next complaint
         follows it (other workers' windows apply it when they catch up). Raises the library's UnknownComplaints
         or MattersUnchanged (checked against the store's record)."""
-        with self._lock, self.store.ordered():
-            service = self.service
-            self._follow(service)
-            entry = self.store.correct_matters(customer_id, correction, principal, comment, self.store.last_seq())
-            similarity = service.similarity
-            if similarity is not None:
-                similarity.correct_matters(customer_id, correction)
-                similarity.corrections_applied = entry.id
+        with self._lock:
+            stale_before = self._window_stale
+            with self.store.ordered():
+                service = self.service
+                self._follow(service)
+                entry = self.store.correct_matters(customer_id, correction, principal, comment,
+                                                   self.store.last_seq())
+                similarity = service.similarity
+                if similarity is not None:
+                    self._window_stale = True  # the window is ahead of the store until the transaction commits
+                    similarity.correct_matters(customer_id, correction)
+                    similarity.corrections_applied = entry.id
+            self._window_stale = stale_before  # committed: store and window agree again
         log.info("matters corrected", extra={"action": correction.action, "correction_id": entry.id})
         return entry
 

@@ -230,7 +230,7 @@ def _no_complaint(request: Request, complaint_id: str) -> Response:
 
 @router.get("/review/{complaint_id}")
 def complaint_page(request: Request, complaint_id: str, intake: PageIntake, store: StoreDep) -> Response:
-    complaint_id = store.protector.complaint_reference(complaint_id) or complaint_id  # an id that is personal data
+    complaint_id = store.complaint_key(complaint_id)  # an id that is personal data: its reference
     record = store.complaint(complaint_id)
     if record is None:
         return _no_complaint(request, complaint_id)
@@ -246,7 +246,7 @@ def review_complaint(request: Request, complaint_id: str, viewer: Viewer, runtim
         return error_page(request, 403, "请求被拒绝", CSRF_FAILED)
     intake = page_intake(runtime)
     store = runtime.store
-    complaint_id = store.protector.complaint_reference(complaint_id) or complaint_id  # an id that is personal data
+    complaint_id = store.complaint_key(complaint_id)  # an id that is personal data: its reference
     record = store.complaint(complaint_id)
     if record is None:
         return _no_complaint(request, complaint_id)
@@ -300,11 +300,11 @@ def correct_matter(request: Request, complaint_id: str, viewer: Viewer, runtime:
         return error_page(request, 403, "请求被拒绝", CSRF_FAILED)
     intake = page_intake(runtime)
     store = runtime.store
-    complaint_id = store.protector.complaint_reference(complaint_id) or complaint_id  # an id that is personal data
+    complaint_id = store.complaint_key(complaint_id)  # an id that is personal data: its reference
     record = store.complaint(complaint_id)
     if record is None:
         return _no_complaint(request, complaint_id)
-    other = store.protector.complaint_reference(other.strip()) or other.strip()  # the same for the matter named
+    other = store.complaint_key(other.strip())  # the same for the matter named
     problem, status_code = None, 422
     if not record.customer_id:
         problem = "匿名投诉不属于任何事项。"

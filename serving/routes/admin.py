@@ -70,7 +70,7 @@ def revoke_key(key_id: KeyId, _: Admin, store: StoreDep) -> None:
                         "Answers 409 when the original was sealed with a key this service does not have.",
             responses=error_responses(401, 403, 404, 409))
 def read_original(complaint_id: str, principal: Admin, store: StoreDep) -> Any:
-    complaint_id = store.protector.complaint_reference(complaint_id) or complaint_id
+    complaint_id = store.complaint_key(complaint_id)
     try:
         original = store.read_original(complaint_id, principal)
     except OriginalUnreadable as exc:

@@ -160,7 +160,7 @@ def get_complaint(record: ReadableComplaint) -> Any:
 def customer_complaints(customer_id: str, principal: Reader, store: StoreDep,
                         limit: Limit = 50, offset: Offset = 0) -> CustomerComplaints:
     own = principal.key_id if principal.role == "intake" else None
-    customer_id = store.protector.customer_reference(customer_id) or customer_id  # stored by reference
+    customer_id = store.customer_key(customer_id)  # stored by reference
     total, items = store.customer_complaints(customer_id, limit, offset, submitted_by=own)
     matters = store.customer_matters(customer_id, submitted_by=own)
     return CustomerComplaints.model_validate(

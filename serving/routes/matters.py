@@ -26,7 +26,7 @@ router = APIRouter(prefix="/v1", tags=["matters"])
 
 def _reference(store: Store, customer_id: str) -> str:
     """Customers are stored by reference when their id is personal data (serving.privacy): either finds them."""
-    return store.protector.customer_reference(customer_id) or customer_id
+    return store.customer_key(customer_id)
 
 
 def _customer_known(store: Store, customer_id: str) -> None:
@@ -64,7 +64,7 @@ def customer_matters(customer_id: str, _: Lead, store: StoreDep) -> Any:
                          "404: no such complaint of this customer; 409: it is alone on its matter already.",
              responses=error_responses(401, 403, 404, 409, 503))
 def split_matter(customer_id: str, body: MatterSplitIn, principal: Lead, intake: IntakeDep, store: StoreDep) -> Any:
-    complaint_id = store.protector.complaint_reference(body.complaint_id) or body.complaint_id
+    complaint_id = store.complaint_key(body.complaint_id)
     return _apply(intake, store, _reference(store, customer_id), MatterCorrection("split", (complaint_id,)),
                   principal, body.comment)
 
@@ -76,6 +76,6 @@ def split_matter(customer_id: str, body: MatterSplitIn, principal: Lead, intake:
                          "this customer does not have; 409: they are one matter already.",
              responses=error_responses(401, 403, 404, 409, 503))
 def join_matters(customer_id: str, body: MatterJoinIn, principal: Lead, intake: IntakeDep, store: StoreDep) -> Any:
-    matters = tuple(store.protector.complaint_reference(m) or m for m in body.matters)
+    matters = tuple(store.complaint_key(m) for m in body.matters)
     return _apply(intake, store, _reference(store, customer_id), MatterCorrection("join", matters), principal,
                   body.comment)

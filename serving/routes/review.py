@@ -43,7 +43,7 @@ def invalid_body(problems: list[FieldProblem]) -> RequestValidationError:
                          "instead). Reviews become training rows (`triage feedback export`).",
              responses=error_responses(401, 403, 404, 503))
 def review(complaint_id: str, body: ReviewIn, principal: Lead, intake: IntakeDep, store: StoreDep) -> Any:
-    complaint_id = store.protector.complaint_reference(complaint_id) or complaint_id  # an id that is personal data
+    complaint_id = store.complaint_key(complaint_id)  # an id that is personal data
     problems = intake.service.correction_problems(body.category, body.department)
     if problems:
         raise invalid_body(problems)

@@ -98,7 +98,8 @@ class AlertStore(StoreBase):
                 who = f" by {last.reviewer} at {last.created_at:%Y-%m-%d %H:%M} UTC" if last else ""
                 raise AlertAlreadyReviewed(f"alert {alert_id!r} was already {record.status}{who}")
             session.add(AlertReview(alert_id=alert_id, action=action, key_id=principal.key_id,
-                                    reviewer=principal.name, comment=comment, customers=customers,
+                                    reviewer=principal.name, comment=self.protector.mask_text(comment) or "",
+                                    customers=customers,
                                     after_seq=after_seq, created_at=utcnow()))
             record.status = "confirmed" if action == "confirm" else "dismissed"
             if action == "dismiss":  # the cluster is dismissed: its other open alerts (emerging, then major) with it

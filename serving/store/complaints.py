@@ -72,6 +72,19 @@ def content_hash(complaint: ComplaintIn) -> str:
 
 class ComplaintStore(StoreBase):
     # ---- complaints ----------------------------------------------------------------------------
+    def complaint_key(self, complaint_id: str) -> str:
+        """The id a complaint named by a caller is stored under: its reference when the id is personal data
+        (`DataProtector.complaint_reference`) — unless a complaint was stored under the id itself before references
+        existed (a generated `C<date>-<12 hex>` id could hold an 11-digit run)."""
+        reference = self.protector.complaint_reference(complaint_id) or complaint_id
+        if reference != complaint_id and complaint_id in self.taken([complaint_id]):
+            return complaint_id
+        return reference
+
+    def customer_key(self, customer_id: str) -> str:
+        """The id a customer is stored under (their complaints' customer ids were converted when sealed)."""
+        return self.protector.customer_reference(customer_id) or customer_id
+
     def taken(self, complaint_ids: list[str]) -> set[str]:
         """Which of these ids are stored (one indexed query for a batch)."""
         if not complaint_ids:
