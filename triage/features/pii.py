@@ -197,10 +197,11 @@ def _emails(view: str) -> list[re.Match[str]]:
     if not _EMAIL_HINT.search(view):
         return []
     found = []
-    for match in _EMAIL.finditer(view):
+    for first in _EMAIL.finditer(view):
+        match: re.Match[str] | None = first
         while match is not None:  # a.b@x.com.c@y.com: the second starts where the first ended
             found.append(match)
-            match = _EMAIL_AT.match(view, match.end()) if match.end() > match.start() else None
+            match = _EMAIL_AT.match(view, match.end())
     return found
 
 
