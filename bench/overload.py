@@ -29,7 +29,7 @@ import httpx
 import numpy as np
 
 from bench.http_load import wrk_available
-from bench.suite import _free_port, _texts
+from bench.suite import UNBOUNDED, _free_port, _texts
 
 _SCRIPT = """
 local texts = {%(texts)s}
@@ -100,9 +100,6 @@ function done(summary, latency, requests)
   f:close()
 end
 """
-
-UNBOUNDED = {"TRIAGE_MAX_IN_FLIGHT": "100000", "TRIAGE_INTAKE_QUEUE": "1000000",
-             "TRIAGE_INTAKE_MAX_WAIT_SECONDS": "1000000"}
 
 
 def _percentiles(samples: list[float]) -> dict:

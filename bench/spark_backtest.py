@@ -24,17 +24,15 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
+from bench.replay_speed import TIPDM, bare_encode
 from triage.data import read_table
 from triage.models import TriageModel
-from triage.models.pipeline import as_frame
 from triage.policy import load_policy
-from triage.replay import BATCH, REQUIRED, read_complaints, replay
+from triage.replay import REQUIRED, read_complaints, replay
 from triage.service import TriageService
 
-TIPDM = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "tipdm" / "stream.csv"
 WARM_UP = 64
 
 
@@ -45,17 +43,6 @@ def time_ordered_slice(path: Path, limit: int | None, out: Path) -> Path:
     frame = frame.iloc[order][:limit] if limit else frame.iloc[order]
     frame.to_json(out, orient="records", lines=True, force_ascii=False)
     return out
-
-
-def bare_encode(model: TriageModel, texts: list[str]) -> float:
-    """Seconds for the model's encoders alone on prepared texts, in batches of 256."""
-    started = time.perf_counter()
-    for start in range(0, len(texts), BATCH):
-        batch = texts[start:start + BATCH]
-        embeddings = model.embed(batch)
-        model.features_.transform(as_frame(batch, embeddings))
-        model.topics_.transform(batch, np.zeros((len(batch), len(model.classes_)), dtype=np.float32))
-    return time.perf_counter() - started
 
 
 def spark_run(master: str, data: Path, warm: Path, model_dir: Path, work: Path) -> dict:
@@ -102,7 +89,7 @@ def main() -> None:
         replay(service, complaints, work / "replay")
         replay_s = time.perf_counter() - started
         same_as_replay = (work / "replay" / "decisions.jsonl").read_bytes() == decided["local[2]"]
-        encode_s = bare_encode(model, [p.text for p in model.prepare([c.text for c in complaints])])
+        encode_s = bare_encode(model, [p.text for p in model.prepare([c.text for c in complaints])]).wall
 
     n = len(complaints)
     result = {

@@ -39,7 +39,7 @@ from training.backtest.partitions import (
 from triage.data import DataError
 from triage.models import TriageModel
 from triage.policy import Policy
-from triage.replay import OPTIONAL, REQUIRED
+from triage.replay import OPTIONAL, REQUIRED, ReplaySummary
 from triage.schemas import ComplaintIn, Prediction, RepeatInfo
 from triage.service import TriageService
 
@@ -50,14 +50,10 @@ Progress = Callable[[str], None]
 FORMATS = {".csv": "csv", ".jsonl": "json", ".ndjson": "json", ".json": "json", ".parquet": "parquet"}
 
 
-@dataclass
-class SparkBacktestSummary:
-    complaints: int
-    repeats: int
-    coordinated: int
-    alerts: int
-    decisions_path: Path
-    clusters_path: Path
+@dataclass(frozen=True)
+class SparkBacktestSummary(ReplaySummary):
+    """What `triage replay` reports, and the seconds of each stage."""
+
     seconds: dict[str, float] = field(default_factory=dict)  # per stage: model, stream, repeats_policy
 
 

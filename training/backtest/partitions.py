@@ -31,9 +31,8 @@ from triage.policy import Policy, PolicyEngine
 from triage.policy.schema import RepeatDetection
 from triage.replay import BATCH, REQUIRED, complaint_from_row
 from triage.schemas import ComplaintIn, Prediction, RepeatInfo, SimilarityResult, validation_problems
-from triage.similarity.facts import extract_facts
 from triage.similarity.matter import WordRarity, matter_keys
-from triage.similarity.repeat import RepeatDetector, _name_term
+from triage.similarity.repeat import RepeatDetector, repeat_terms
 
 # Columns of the model stage's output (a Spark DDL schema, in this order).
 PREDICTED = ("row long, complaint_id string, customer_id string, at_us long, at double, complaint string, "
@@ -94,8 +93,7 @@ def _predicted(row: int, complaint: ComplaintIn, prediction: Prediction, vector:
     # What SimilarityEngine.observe and RepeatDetector.observe read of the masked text.
     tokens = tokenize(prediction.masked_text)
     words = " ".join(tokens)
-    keys = matter_keys(prediction.masked_text, extract_facts(prediction.masked_text).identifiers, complaint.text)
-    terms = frozenset(words.split()) | {_name_term(n) for n in keys.names}
+    terms = repeat_terms(words, matter_keys(prediction.masked_text).names)  # names are all the terms need
     return {"row": row, "complaint_id": complaint.complaint_id, "customer_id": complaint.customer_id,
             "at_us": (received - _EPOCH) // _MICROSECOND, "at": received.timestamp(),
             "complaint": complaint.model_dump_json(), "prediction": prediction.model_dump_json(),
@@ -157,9 +155,8 @@ def repeats_of_customer(frame: pd.DataFrame, config: RepeatDetection, zone: tzin
         complaint_id = json.loads(only["complaint"])["complaint_id"]
         first = RepeatInfo(matter_id=complaint_id).model_dump_json()
         return pd.DataFrame({"row": [int(only["row"])], "repeat": [first]})
-    detector = RepeatDetector(config)
-    rarity = _ArrivalRarity()
-    detector._rarity = rarity  # the window's rarity comes from the driver's sweep (see the module docstring)
+    rarity = _ArrivalRarity()  # the window's rarity comes from the driver's sweep (see the module docstring)
+    detector = RepeatDetector(config, _rarity=rarity)
     rows, infos = [], []
     for item in frame.itertuples(index=False):
         complaint = ComplaintIn.model_validate_json(item.complaint)

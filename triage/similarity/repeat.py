@@ -12,6 +12,7 @@ own — and the count of the matter's complaints is its `repeat_count`. With no 
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -135,7 +136,7 @@ class RepeatDetector:
             return RepeatInfo()
         facts = extract_facts(text)
         keys = matter_keys(text, facts.identifiers, raw_text, self.reference_key)
-        terms = frozenset(words.split()) | {_name_term(n) for n in keys.names}
+        terms = repeat_terms(words, keys.names)
         history = self._histories.setdefault(customer_id, [])
         # The window's word counts include this complaint, so a word only this customer used is the rarest.
         self._rarity.add(terms - _terms_of(history))
@@ -205,6 +206,12 @@ class RepeatDetector:
 def _name_term(name: str) -> str:
     """A name as a term of the rare-word cosine and count (a jieba word never starts with §)."""
     return "§" + name
+
+
+def repeat_terms(words: str, names: Iterable[str]) -> frozenset[str]:
+    """The terms a complaint brings to the repeat window: its words and its names (the Spark backtest reads
+    them on the executors, `RepeatDetector.observe` here: one definition)."""
+    return frozenset(words.split()) | {_name_term(n) for n in names}
 
 
 def _terms_of(history: list[_Earlier]) -> frozenset[str]:
